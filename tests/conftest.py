@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worldr1 import config
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# What a DVC run of the pipeline needs from the checkout.
+PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", "stages", "worldr1", "data/sources"]
+
+
+@pytest.fixture(scope="session")
+def shipped_params() -> dict[str, Any]:
+    return config.read_yaml(ROOT / "params.yaml")
+
+
+@pytest.fixture
+def params_dict(shipped_params: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(shipped_params)
+
+
+def run_env() -> dict[str, str]:
+    """The environment of a stage run: this venv first on PATH, DVC quiet and offline."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["HF_HUB_OFFLINE"] = "1"
+    env["COLUMNS"] = "200"  # rich wraps tables to the terminal; keep lines whole for the asserts
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, cwd=cwd, env=run_env(), capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project in a fresh git repository, ready for `dvc repro`."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    run(["git", "init", "-q"], dest)
+    return dest

@@ -1,0 +1,170 @@
+"""The `worldr1` command: doctor, prompts, rounds. Stage scripts share its error handling."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from worldr1 import config, store
+from worldr1.errors import UserError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+prompts_app = typer.Typer(no_args_is_help=True, help="Look at the prompts table.")
+rounds_app = typer.Typer(no_args_is_help=True, help="Edit the rounds of params.yaml.")
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(rounds_app, name="rounds")
+
+out = Console()
+err = Console(stderr=True)
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
+
+
+def fail(error: UserError) -> NoReturn:
+    err.print(f"[bold red]error:[/] {error.line()}", highlight=False, soft_wrap=True)
+    raise SystemExit(error.exit_code)
+
+
+def stage(main: Callable[[], None]) -> None:
+    """Run a stage's main: user errors become one line and exit 2, bugs keep their traceback."""
+    try:
+        main()
+    except UserError as error:
+        fail(error)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as error:
+        fail(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# doctor
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "[red]not installed[/]"
+
+
+@app.command()
+def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
+    """What this machine has: Python, torch and its devices, the libraries, DVC, model weights."""
+    import torch
+
+    from worldr1.weights import KNOWN_MODELS, locate, models_dir
+
+    env = Table(title="environment", show_header=False)
+    env.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    env.add_row("worldr1", store.code_version())
+    env.add_row("torch", torch.__version__)
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        env.add_row("device", f"cuda: {names} (bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'})")
+    else:
+        env.add_row("device", "cpu (no cuda): the toy profile runs here; Wan 2.1 needs a GPU")
+    for package in ("diffusers", "transformers", "peft", "gsplat", "dvc", "pyarrow", "depth-anything-3"):
+        env.add_row(package, _version(package))
+    try:
+        p = config.load(params)
+        env.add_row("params", f"{params}: valid, policy={p.policy.model}, {len(p.rounds)} round(s)")
+    except UserError as error:
+        env.add_row("params", f"[red]{error.line()}[/]")
+    out.print(env)
+
+    models = Table(title=f"model weights (local: {models_dir()}, or the Hugging Face cache)")
+    models.add_column("model")
+    models.add_column("for")
+    models.add_column("found at")
+    for m in KNOWN_MODELS:
+        where = locate(m.repo_id, m.marker)
+        models.add_row(m.repo_id, m.role, str(where) if where else "[yellow]missing[/]")
+    out.print(models)
+
+
+# ---------------------------------------------------------------------------------------------
+# prompts
+
+
+@prompts_app.command("show")
+def prompts_show(
+    split: Annotated[str | None, typer.Option(help="train, dynamic or test")] = None,
+    camera: Annotated[str | None, typer.Option(help="a primitive (push_in, orbit_left, ...), or 'none' for unparsed")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="rows in the sample table")] = 10,
+    root: Annotated[str, typer.Option(help="project root or fsspec URL holding data/")] = ".",
+) -> None:
+    """Counts per split and camera move, and a sample of the prompts table."""
+    from worldr1.prompts import Primitive
+
+    if split is not None and split not in {"train", "dynamic", "test"}:
+        raise UserError(f"unknown split {split!r}", "use --split train, dynamic or test")
+    known = {p.value for p in Primitive}
+    if camera is not None and camera not in known | {"none"}:
+        raise UserError(f"unknown camera move {camera!r}", f"use one of {', '.join(sorted(known))} or none")
+    rows = store.read_table(store.Paths(root).prompts, store.PROMPTS).to_pylist()
+    if split:
+        rows = [r for r in rows if r["split"] == split]
+    if camera == "none":
+        rows = [r for r in rows if not r["camera"]]
+    elif camera:
+        rows = [r for r in rows if camera in r["camera"]]
+
+    counts = Table(title=f"{len(rows)} prompts")
+    counts.add_column("split")
+    counts.add_column("prompts", justify="right")
+    counts.add_column("camera parsed", justify="right")
+    counts.add_column("no camera", justify="right")
+    for name in ("train", "dynamic", "test"):
+        of = [r for r in rows if r["split"] == name]
+        if of:
+            parsed = sum(1 for r in of if r["camera"])
+            counts.add_row(name, str(len(of)), str(parsed), str(len(of) - parsed))
+    out.print(counts)
+
+    moves = Counter(m for r in rows for m in r["camera"])
+    if moves:
+        by_move = Table(title="camera moves (segments)")
+        by_move.add_column("move")
+        by_move.add_column("count", justify="right")
+        for move, n in moves.most_common():
+            by_move.add_row(move, str(n))
+        out.print(by_move)
+
+    if limit and rows:
+        sample = Table(title=f"first {min(limit, len(rows))}", show_lines=False)
+        sample.add_column("prompt_id", no_wrap=True)
+        sample.add_column("split")
+        sample.add_column("camera")
+        sample.add_column("text", overflow="ellipsis", no_wrap=True, max_width=80)
+        for r in rows[:limit]:
+            sample.add_row(r["prompt_id"], r["split"], " > ".join(r["camera"]) or f"- ({r['camera_reason']})", r["text"])
+        out.print(sample)
+
+
+# ---------------------------------------------------------------------------------------------
+# rounds
+
+
+@rounds_app.command("add")
+def rounds_add(
+    count: Annotated[int, typer.Argument(help="how many rounds to append")],
+    params: ParamsOpt = Path(config.PARAMS_FILE),
+) -> None:
+    """Append COUNT rounds to params.yaml (each continuing the last; phases from `schedule`)."""
+    from worldr1.rounds import add_rounds
+
+    for name, prev, phase in add_rounds(params, count):
+        out.print(f"added {name}: prev={prev}, phase={phase}")

@@ -1,0 +1,295 @@
+"""Typed params: `params.yaml` loaded into frozen pydantic models and validated.
+
+Every knob is explicit in params.yaml (no defaults here): DVC tracks each stage's params by
+key, so a value that hid behind a code default would change results without rerunning
+anything. A bad file becomes one `UserError` line naming the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from worldr1.errors import UserError
+
+PARAMS_FILE = "params.yaml"
+
+Split = Literal["train", "dynamic", "test"]
+Phase = Literal["3d", "dynamic"]
+ROUND_NAME = re.compile(r"^r\d{3}$")
+
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Group(BaseModel):
+    # strict: YAML's `"8"` must not silently become 8; extra=forbid: a typo is an error, not a no-op.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PromptSource(Group):
+    path: str = Field(min_length=1)
+    split: Split
+
+
+class PromptGenerator(Group):
+    """Template prompts (scene x subject x light x camera move) for users without a prompt set."""
+
+    count: Annotated[int, Field(ge=0, le=1_000_000)]
+    split: Split
+
+
+class Prompts(Group):
+    sources: list[PromptSource]
+    generator: PromptGenerator
+    max_chars: Annotated[int, Field(ge=16, le=100_000)]
+    batch_per_round: PosInt
+
+    @model_validator(mode="after")
+    def _some_source(self) -> Prompts:
+        if not self.sources and self.generator.count == 0:
+            raise ValueError("no prompt source: list files under prompts.sources or set prompts.generator.count > 0")
+        return self
+
+
+class Camera(Group):
+    """Sizes of World-R1's synthetic pose segments (translations in its arbitrary scene units)."""
+
+    push: PosFloat
+    move: PosFloat
+    pan_deg: Annotated[float, Field(gt=0, lt=180)]
+    orbit_deg: Annotated[float, Field(gt=0, le=180)]
+    orbit_radius: PosFloat
+
+
+class Lora(Group):
+    rank: PosInt
+    alpha: PosFloat
+    targets: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class Policy(Group):
+    model: str = Field(min_length=1)
+    dtype: Literal["auto", "float32", "bfloat16"]
+    lora: Lora
+
+
+class Sde(Group):
+    kind: Literal["flow_grpo", "cps"]
+    noise_level: Annotated[float, Field(gt=0, le=2)]
+    train_fraction: Fraction
+
+
+class Rollout(Group):
+    group_size: Annotated[int, Field(ge=2)]
+    steps: PosInt
+    shift: PosFloat
+    sde: Sde
+    cfg: NonNegFloat
+    negative_prompt: str
+    frames: PosInt
+    height: PosInt
+    width: PosInt
+    fps: PosInt
+    camera_init: bool
+
+    @field_validator("frames")
+    @classmethod
+    def _wan_frames(cls, v: int) -> int:
+        # Wan's VAE compresses time by 4 and keeps the first frame: only 4k+1 frames round-trip.
+        if (v - 1) % 4:
+            raise ValueError(f"must be 4k+1 for Wan's VAE, e.g. {4 * ((v - 1) // 4) + 1} or {4 * ((v - 1) // 4 + 1) + 1}")
+        return v
+
+    @field_validator("height", "width")
+    @classmethod
+    def _wan_pixels(cls, v: int) -> int:
+        # 8x VAE downsampling then 2x2 patches.
+        if v % 16:
+            raise ValueError(f"must be a multiple of 16 (VAE x8, patch x2), e.g. {16 * max(1, round(v / 16))}")
+        return v
+
+
+class Reconstruct(Group):
+    backend: Literal["da3", "toy"]
+    model: str = Field(min_length=1)
+    process_res: Annotated[int, Field(ge=14)]
+    renderer: Literal["auto", "gsplat", "torch"]
+
+
+class RewardWeights(Group):
+    s_recon: NonNegFloat
+    s_traj: NonNegFloat
+    s_meta: NonNegFloat
+    r_gen: NonNegFloat
+
+
+class Reward(Group):
+    weights: RewardWeights
+    recon_metric: Literal["lpips", "ssim"]
+    motion_floor: NonNegFloat
+
+
+class Ema(Group):
+    enabled: bool
+    decay: Annotated[float, Field(ge=0, lt=1)]
+
+
+class Grpo(Group):
+    lr: PosFloat
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
+    weight_decay: NonNegFloat
+    clip: Annotated[float, Field(gt=0, lt=1)]
+    beta: NonNegFloat
+    adv_clip: PosFloat
+    inner_epochs: PosInt
+    minibatch_samples: PosInt
+    grad_clip: PosFloat
+    ema: Ema
+
+
+class Schedule(Group):
+    """World-R1's dynamic fine-tuning: after every `main_steps` optimizer steps, `dynamic_steps` more."""
+
+    main_steps: PosInt
+    dynamic_steps: Annotated[int, Field(ge=0)]
+
+
+class RoundItem(Group):
+    prev: str
+    phase: Phase
+
+
+class Params(Group):
+    seed: Annotated[int, Field(ge=0, lt=2**63)]
+    prompts: Prompts
+    camera: Camera
+    policy: Policy
+    rollout: Rollout
+    reconstruct: Reconstruct
+    reward: Reward
+    grpo: Grpo
+    schedule: Schedule
+    launch: Literal["python"]
+    rounds: dict[str, RoundItem]
+
+    @field_validator("rounds")
+    @classmethod
+    def _round_chain(cls, rounds: dict[str, RoundItem]) -> dict[str, RoundItem]:
+        seen: list[str] = []
+        for name, item in rounds.items():
+            if not ROUND_NAME.match(name):
+                raise ValueError(f"round name {name!r} must look like r000, r001, ...")
+            if seen and name <= seen[-1]:
+                raise ValueError(f"round {name} comes after {seen[-1]}: keep rounds in increasing order")
+            expected = seen[-1] if seen else "base"
+            if item.prev != expected:
+                raise ValueError(f"{name}.prev is {item.prev!r} but must be {expected!r} (the round before it)")
+            seen.append(name)
+        return rounds
+
+    @property
+    def steps_per_round(self) -> int:
+        """Optimizer steps one update stage takes: each step covers `minibatch_samples` samples."""
+        samples = self.prompts.batch_per_round * self.rollout.group_size
+        return self.grpo.inner_epochs * -(-samples // self.grpo.minibatch_samples)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file (YAML 1.2, so `1e-4` is a float) or raise a one-line UserError."""
+    if not path.is_file():
+        raise UserError(f"{path} not found", "run from the project root, or pass --params PATH")
+    try:
+        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UserError(f"{path} is not valid YAML{at}: {problem}", "fix the syntax there") from None
+
+
+def validate(data: Any, source: str = PARAMS_FILE) -> Params:
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(describe(exc.errors()[0], source), fix_for(exc.errors()[0])) from None
+
+
+def load(path: str | Path = PARAMS_FILE) -> Params:
+    path = Path(path)
+    return validate(read_yaml(path), str(path))
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """`('prompts', 'sources', 0, 'path')` -> `prompts.sources[0].path`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def describe(error: Any, source: str) -> str:
+    loc = key_path(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(error["loc"][:-1])) or "none"
+        return f"{source}: {loc} is not a known key (allowed here: {allowed})"
+    if kind == "missing":
+        return f"{source}: {loc} is missing"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    msg = msg[0].lower() + msg[1:]
+    value = error.get("input")
+    if isinstance(value, (dict, list)):
+        return f"{source}: {loc}: {msg}"
+    return f"{source}: {loc}: {msg} (got {value!r})"
+
+
+def fix_for(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "remove or rename that key"
+    if kind == "missing":
+        return "add it: every knob is explicit in params.yaml (see the shipped params.yaml for a value)"
+    return "change that value in params.yaml"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Params
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) and hasattr(model, "model_fields") else None
+        if field is None:
+            # A list index or a dict key (round name): step into the item type.
+            args = getattr(model, "__args__", ())
+            model = args[-1] if args else model
+            continue
+        model = field.annotation
+        for _ in range(3):  # unwrap list[...] / dict[str, ...] to the model inside
+            if hasattr(model, "model_fields"):
+                break
+            args = getattr(model, "__args__", ())
+            model = args[-1] if args else model
+    return list(getattr(model, "model_fields", {}))
+
+
+def section(params: Params, key: str) -> Any:
+    """The value at a dotted key path, as plain data (what DVC sees for that key)."""
+    value: Any = params.model_dump(mode="json")
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def params_hash(params: Params, keys: list[str]) -> str:
+    """Hash of exactly the params keys a stage declares in dvc.yaml, so it changes when DVC reruns it."""
+    chosen = {k: section(params, k) for k in sorted(keys)}
+    blob = json.dumps(chosen, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,77 @@
+"""The prompts table: every source read, camera sentences parsed, duplicates dropped, counts kept."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from worldr1.config import Prompts
+from worldr1.ids import derive_seed, normalize_text, prompt_id
+from worldr1.prompts.camera import parse_camera
+from worldr1.prompts.generator import generate_prompts
+from worldr1.prompts.sources import Skipped, SourceLine, read_prompt_file, resolve
+
+GENERATOR_SOURCE = "generator"
+# The report lists this many skipped lines in full; the counts cover all of them.
+REPORT_EXAMPLES = 50
+HOLDOUT_RANK = {"train": 0, "dynamic": 1, "test": 2}
+
+
+@dataclass
+class PromptSet:
+    table: pa.Table
+    skipped: list[Skipped] = field(default_factory=list)
+    duplicates: int = 0
+
+    def report(self) -> dict[str, object]:
+        """Counts for `reports/prompts.json` (DVC metrics) and the stage's summary line."""
+        splits = Counter(self.table.column("split").to_pylist())
+        reasons = [r for r in self.table.column("camera_reason").to_pylist() if r is not None]
+        return {
+            "prompts": self.table.num_rows,
+            "by_split": {k: splits.get(k, 0) for k in ("train", "dynamic", "test")},
+            "camera_parsed": self.table.num_rows - len(reasons),
+            "camera_unparsed": len(reasons),
+            "camera_unparsed_by_reason": dict(Counter(r.split(" (")[0] for r in reasons).most_common()),
+            "duplicates_removed": self.duplicates,
+            "lines_skipped": len(self.skipped),
+            "skipped": [s.as_dict() for s in self.skipped[:REPORT_EXAMPLES]],
+        }
+
+
+def build_prompt_set(cfg: Prompts, seed: int, root: str = ".") -> PromptSet:
+    lines: list[tuple[SourceLine, str]] = []
+    skipped: list[Skipped] = []
+    for src in cfg.sources:
+        got, bad = read_prompt_file(resolve(src.path, root), cfg.max_chars)
+        # Record the path as written in params, so the table does not depend on where it ran.
+        lines += [(SourceLine(s.text, src.path, s.line), src.split) for s in got]
+        skipped += [Skipped(src.path, s.line, s.reason) for s in bad]
+    if cfg.generator.count:
+        made = generate_prompts(cfg.generator.count, derive_seed(seed, "prompts", "generator"))
+        lines += [(SourceLine(g.text, GENERATOR_SOURCE, g.index), cfg.generator.split) for g in made]
+
+    kept: dict[str, tuple[SourceLine, str]] = {}
+    duplicates = 0
+    for line, split in lines:
+        pid = prompt_id(line.text)
+        if pid in kept:
+            duplicates += 1
+            # A prompt in both a held-out and a training source stays held out, whatever the order.
+            if HOLDOUT_RANK[split] > HOLDOUT_RANK[kept[pid][1]]:
+                kept[pid] = (line, split)
+            continue
+        kept[pid] = (line, split)
+
+    rows: dict[str, list[object]] = {k: [] for k in
+                                     ("prompt_id", "split", "text", "camera", "camera_reason", "source", "source_line")}
+    for pid, (line, split) in kept.items():
+        text = normalize_text(line.text)
+        parse = parse_camera(text)
+        for key, value in (("prompt_id", pid), ("split", split), ("text", text),
+                           ("camera", [p.value for p in parse.primitives]), ("camera_reason", parse.reason),
+                           ("source", line.source), ("source_line", line.line)):
+            rows[key].append(value)
+    return PromptSet(pa.table(rows), skipped, duplicates)

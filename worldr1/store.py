@@ -1,0 +1,240 @@
+"""Artifacts: where each stage's outputs live, atomic writes through fsspec, Parquet schemas.
+
+A stage leaves either its complete outputs or none: every file is written beside its target
+and renamed into place, so a crash or an exception mid-write leaves the old file (or nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+import worldr1
+from worldr1.errors import UserError
+
+# ---------------------------------------------------------------------------------------------
+# Paths (DESIGN.md, "The loop")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every artifact path of the pipeline, under one root (a directory or an fsspec URL)."""
+
+    root: str = "."
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    @property
+    def prompt_sources(self) -> str:
+        return self._join("data", "sources")
+
+    @property
+    def prompts(self) -> str:
+        return self._join("data", "prompts", "prompts.parquet")
+
+    @property
+    def prompts_report(self) -> str:
+        return self._join("reports", "prompts.json")
+
+    def round_dir(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name)
+
+    def rollout_dir(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name, "rollout")
+
+    def recon_dir(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name, "recon")
+
+    def rewards(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name, "rewards.parquet")
+
+    def policy_dir(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name, "policy")
+
+    def round_report(self, round_name: str) -> str:
+        return self._join("reports", "rounds", f"{round_name}.json")
+
+    @property
+    def rewards_csv(self) -> str:
+        return self._join("reports", "rewards.csv")
+
+    @property
+    def eval_report(self) -> str:
+        return self._join("reports", "eval.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+@contextlib.contextmanager
+def atomic_open(url: str, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open `url` for writing so that readers see the old content or the complete new one.
+
+    Local paths: a temp file in the same directory, fsynced, then `os.replace` (atomic on
+    POSIX). Other fsspec URLs: a temp object beside the target, then `fs.mv`; object stores
+    publish a PUT whole, so the target never shows a partial upload either way.
+    """
+    if mode not in {"wb", "w"}:
+        raise ValueError(f"atomic_open writes only ('wb' or 'w'), not {mode!r}")
+    fs, path = fsspec.core.url_to_fs(url)
+    if isinstance(fs, LocalFileSystem):
+        with _atomic_local(Path(path), mode) as f:
+            yield f
+        return
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with fs.open(tmp, mode) as f:
+            yield f
+        fs.mv(tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _atomic_local(path: Path, mode: str) -> Iterator[IO[Any]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        # DVC's link cache leaves read-only outputs; the rename replaces the link, not the cache.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(url: str, text: str) -> None:
+    with atomic_open(url, "w") as f:
+        f.write(text)
+
+
+def write_json(url: str, data: Any) -> None:
+    write_text(url, json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def exists(url: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(url)
+    return bool(fs.exists(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet tables: each schema is declared once, here, and every file carries its provenance.
+
+META_PREFIX = "worldr1."
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    version: int
+    schema: pa.Schema
+
+
+PROMPTS = TableSchema(
+    name="prompts",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("prompt_id", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("camera", pa.list_(pa.string()), nullable=False),
+            # Why `camera` is empty: no camera sentence, or a move the grammar does not know.
+            pa.field("camera_reason", pa.string()),
+            pa.field("source", pa.string(), nullable=False),
+            # 1-based line in the source file, or the generator's index.
+            pa.field("source_line", pa.int32(), nullable=False),
+        ]
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What made a table: stamped into its Parquet metadata for offline audit."""
+
+    params_hash: str
+    code_version: str
+    models: dict[str, str]
+
+
+def write_table(url: str, table: pa.Table, spec: TableSchema, provenance: Provenance) -> None:
+    try:
+        table = table.select(spec.schema.names).cast(spec.schema)
+    except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+        raise ValueError(f"table does not match schema {spec.name} v{spec.version}: {exc}") from exc
+    meta = {
+        "schema": spec.name,
+        "schema_version": str(spec.version),
+        "params_hash": provenance.params_hash,
+        "code_version": provenance.code_version,
+        "models": json.dumps(provenance.models, sort_keys=True),
+    }
+    table = table.replace_schema_metadata({f"{META_PREFIX}{k}": v for k, v in meta.items()})
+    with atomic_open(url, "wb") as f:
+        pq.write_table(table, f)
+
+
+def read_table(url: str, spec: TableSchema) -> pa.Table:
+    """Read a table written by `write_table`, refusing files of another schema or version."""
+    if not exists(url):
+        raise UserError(f"{url} not found", f"produce it first: dvc repro {spec.name}")
+    try:
+        with fsspec.open(url, "rb") as f:
+            table = pq.read_table(f)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {spec.name}") from None
+    meta = read_metadata_of(table)
+    if meta.get("schema") != spec.name or meta.get("schema_version") != str(spec.version):
+        got = f"{meta.get('schema', '?')} v{meta.get('schema_version', '?')}"
+        raise UserError(
+            f"{url} holds table {got}, this code reads {spec.name} v{spec.version}",
+            f"rerun its stage with this code: dvc repro -f {spec.name}",
+        )
+    return table
+
+
+def read_metadata_of(table: pa.Table) -> dict[str, str]:
+    raw = table.schema.metadata or {}
+    return {k.decode()[len(META_PREFIX):]: v.decode() for k, v in raw.items() if k.decode().startswith(META_PREFIX)}
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit of the checkout (with `-dirty` for local edits)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "worldr1", "stages"],
+                               cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return worldr1.__version__
+    return f"{worldr1.__version__}+g{head}{'-dirty' if dirty else ''}"
