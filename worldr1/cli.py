@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from worldr1 import config, store
@@ -47,6 +49,30 @@ def main() -> None:
         app()
     except UserError as error:
         fail(error)
+
+
+def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.RoundItem]:
+    """The round a per-round stage runs for (its one argument) and its item in params."""
+    if len(argv) != 1:
+        raise UserError(f"expected one round name, got {argv}", "run it as the dvc.yaml stage does: python stages/X.py r000")
+    name = argv[0]
+    if name not in params.rounds:
+        known = ", ".join(params.rounds) or "none"
+        raise UserError(f"round {name} is not in params.yaml (rounds: {known})", "add it with: worldr1 rounds add 1")
+    return name, params.rounds[name]
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields `tick(done, total)`."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(description, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,3 +194,41 @@ def rounds_add(
 
     for name, prev, phase in add_rounds(params, count):
         out.print(f"added {name}: prev={prev}, phase={phase}")
+
+
+# ---------------------------------------------------------------------------------------------
+# sample
+
+
+@app.command("sample")
+def sample_video(
+    prompt: Annotated[str, typer.Argument(help="the prompt, camera sentence first")],
+    adapter: Annotated[Path | None, typer.Option(help="a policy directory (data/rounds/rNNN/policy); none: base")] = None,
+    out: Annotated[Path, typer.Option(help="mp4 to write")] = Path("sample.mp4"),
+    seed: Annotated[int, typer.Option(help="noise seed")] = 0,
+    params: ParamsOpt = Path(config.PARAMS_FILE),
+) -> None:
+    """Render one prompt with the policy of params (and an adapter) to an mp4, by the ODE sampler."""
+    import torch
+
+    from worldr1.grpo.sampler import Schedule, sample
+    from worldr1.policy import load_wan
+    from worldr1.video import write_mp4
+
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out} is not an .mp4 path", "name the output file something.mp4")
+    if adapter is not None and not adapter.is_dir():
+        raise UserError(f"adapter directory {adapter} not found", "pass a round's policy folder, e.g. data/rounds/r000/policy")
+    p = config.load(params)
+    ro = p.rollout
+    policy = load_wan(p.policy)
+    if adapter is not None:
+        policy.attach_adapter(p.policy, p.seed, adapter)
+    schedule = Schedule.flow_match(ro.steps, ro.shift)
+    shape = policy.latent_shape(ro.frames, ro.height, ro.width)
+    cond = policy.encode([prompt])
+    uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
+    traj = sample(policy, cond, uncond, [torch.Generator().manual_seed(seed)], shape, schedule, ro.cfg, ro.sde, steps=[])
+    write_mp4(out, policy.decode(traj.final)[0].cpu().numpy(), ro.fps)
+    what = f"policy {policy.name}" + (f" + {adapter}" if adapter else "")
+    err.print(f"wrote {out} ({ro.frames} frames, {ro.height}x{ro.width}, {what})", highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -86,7 +87,16 @@ class Policy(Group):
 class Sde(Group):
     kind: Literal["flow_grpo", "cps"]
     noise_level: Annotated[float, Field(gt=0, le=2)]
+    #: SDE on this high-noise fraction of the steps, ODE on the rest...
     train_fraction: Fraction
+    #: ...or, when > 0, on a random window of this many steps inside it (Flow-GRPO-Fast).
+    window: Annotated[int, Field(ge=0, le=16)]
+
+    @model_validator(mode="after")
+    def _cps_level(self) -> Sde:
+        if self.kind == "cps" and self.noise_level > 1:
+            raise ValueError(f"CPS takes noise_level in (0, 1] (got {self.noise_level})")
+        return self
 
 
 class Rollout(Group):
@@ -101,6 +111,13 @@ class Rollout(Group):
     width: PosInt
     fps: PosInt
     camera_init: bool
+
+    @model_validator(mode="after")
+    def _cps_last_step(self) -> Rollout:
+        # CPS puts no noise on the step to sigma = 0, so that step has no log-prob to train.
+        if self.sde.kind == "cps" and math.ceil(self.sde.train_fraction * self.steps) >= self.steps:
+            raise ValueError("with sde.kind cps the last step cannot be trained: lower sde.train_fraction below 1")
+        return self
 
     @field_validator("frames")
     @classmethod

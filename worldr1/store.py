@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -62,6 +63,9 @@ class Paths:
 
     def rewards(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name, "rewards.parquet")
+
+    def samples(self, round_name: str) -> str:
+        return self._join("data", "rounds", round_name, "rollout", "samples.parquet")
 
     def policy_dir(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name, "policy")
@@ -130,6 +134,31 @@ def _atomic_local(path: Path, mode: str) -> Iterator[IO[Any]]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Build a directory in a temp sibling and move it into place whole when the block succeeds.
+
+    An existing directory is replaced only after the new one is complete; on an exception the
+    temp directory is removed and the old one (if any) is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if target.exists():
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_text(url: str, text: str) -> None:
     with atomic_open(url, "w") as f:
         f.write(text)
@@ -155,6 +184,8 @@ class TableSchema:
     name: str
     version: int
     schema: pa.Schema
+    #: the DVC stage that writes it, for error messages
+    stage: str
 
 
 PROMPTS = TableSchema(
@@ -173,6 +204,41 @@ PROMPTS = TableSchema(
             pa.field("source_line", pa.int32(), nullable=False),
         ]
     ),
+    stage="prompts",
+)
+
+
+SAMPLES = TableSchema(
+    name="samples",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("round", pa.string(), nullable=False),
+            pa.field("phase", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("prompt_id", pa.string(), nullable=False),
+            pa.field("prompt", pa.string(), nullable=False),
+            pa.field("camera", pa.list_(pa.string()), nullable=False),
+            pa.field("group_index", pa.int32(), nullable=False),
+            pa.field("seed", pa.int64(), nullable=False),
+            # Paths relative to the rollout directory.
+            pa.field("video", pa.string()),
+            pa.field("steps", pa.string()),
+            pa.field("frames", pa.int32(), nullable=False),
+            pa.field("height", pa.int32(), nullable=False),
+            pa.field("width", pa.int32(), nullable=False),
+            pa.field("fps", pa.int32(), nullable=False),
+            pa.field("trained_steps", pa.list_(pa.int32()), nullable=False),
+            # Sum over the trained steps of each step's log-prob (itself summed over dimensions).
+            pa.field("log_prob_sum", pa.float64()),
+            # The per-dimension average of the same, for logs: never for ratios.
+            pa.field("log_prob_mean", pa.float64()),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("error", pa.string()),
+        ]
+    ),
+    stage="rollout@<round>",
 )
 
 
@@ -205,18 +271,18 @@ def write_table(url: str, table: pa.Table, spec: TableSchema, provenance: Proven
 def read_table(url: str, spec: TableSchema) -> pa.Table:
     """Read a table written by `write_table`, refusing files of another schema or version."""
     if not exists(url):
-        raise UserError(f"{url} not found", f"produce it first: dvc repro {spec.name}")
+        raise UserError(f"{url} not found", f"produce it first: dvc repro {spec.stage}")
     try:
         with fsspec.open(url, "rb") as f:
             table = pq.read_table(f)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {spec.name}") from None
+        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {spec.stage}") from None
     meta = read_metadata_of(table)
     if meta.get("schema") != spec.name or meta.get("schema_version") != str(spec.version):
         got = f"{meta.get('schema', '?')} v{meta.get('schema_version', '?')}"
         raise UserError(
             f"{url} holds table {got}, this code reads {spec.name} v{spec.version}",
-            f"rerun its stage with this code: dvc repro -f {spec.name}",
+            f"rerun its stage with this code: dvc repro -f {spec.stage}",
         )
     return table
 

@@ -1,0 +1,206 @@
+"""Rollout: stored steps give back their log-probs (ratio 1 on-policy), reruns are byte-identical,
+and the stage runs under DVC with clear errors for bad inputs."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors import safe_open
+
+from conftest import BIN, ROOT, run
+from worldr1 import config, store
+from worldr1.errors import UserError
+from worldr1.grpo.rollout import draw_batch, rollout_round, round_batch
+from worldr1.grpo.sampler import Schedule, recompute_log_probs
+from worldr1.policy import load_wan
+from worldr1.video import read_mp4
+
+SMALL = {"batch_per_round": 2, "group_size": 2, "steps": 6, "frames": 9, "height": 32, "width": 32}
+
+
+def small(params_dict: dict[str, Any]) -> dict[str, Any]:
+    params_dict["policy"]["model"] = "tiny"
+    params_dict["prompts"]["batch_per_round"] = SMALL["batch_per_round"]
+    for key in ("group_size", "steps", "frames", "height", "width"):
+        params_dict["rollout"][key] = SMALL[key]
+    return params_dict
+
+
+def prompts_table(n_train: int = 5, n_dynamic: int = 1) -> pa.Table:
+    rows = [{"prompt_id": f"p{i:03d}", "split": "train" if i < n_train else "dynamic",
+             "text": f"Camera orbit left. Scene number {i}.", "camera": ["orbit_left"]}
+            for i in range(n_train + n_dynamic)]
+    return pa.Table.from_pylist(rows)
+
+
+@pytest.fixture
+def params(params_dict: dict[str, Any]) -> config.Params:
+    return config.validate(small(params_dict))
+
+
+def test_draw_batch_is_deterministic_and_checks_size() -> None:
+    table = prompts_table()
+    a = draw_batch(table, "train", 3, seed=0, round_name="r000")
+    assert a == draw_batch(table, "train", 3, seed=0, round_name="r000")
+    assert len({r.prompt_id for r in a}) == 3 and all(r.split == "train" for r in a)
+    assert {r.prompt_id for r in draw_batch(table, "train", 5, seed=0, round_name="r001")} == {f"p{i:03d}" for i in range(5)}
+    with pytest.raises(UserError, match="needs 2 dynamic prompts but the prompts table has 1"):
+        draw_batch(table, "dynamic", 2, seed=0, round_name="r000")
+
+
+def test_stored_steps_recompute_to_ratio_one(tmp_path: Path, params: config.Params) -> None:
+    policy = load_wan(params.policy)
+    policy.attach_adapter(params.policy, params.seed)
+    with torch.no_grad():  # a non-trivial adapter, so the check covers the LoRA path too
+        for name, p in policy.transformer.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02, generator=torch.Generator().manual_seed(2))
+    samples = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), tmp_path)
+    assert samples.num_rows == SMALL["batch_per_round"] * SMALL["group_size"]
+    assert set(samples.column("status").to_pylist()) == {"ok"}
+    ro = params.rollout
+    schedule = Schedule.flow_match(ro.steps, ro.shift)
+    uncond = policy.encode([ro.negative_prompt])
+    for row in samples.to_pylist():
+        with safe_open(str(tmp_path / row["steps"]), "pt") as f:
+            t = {k: f.get_tensor(k) for k in f.keys()}
+        assert t["steps"].tolist() == row["trained_steps"] == [0, 1, 2]
+        stored = t["log_probs"]
+        assert float(stored.double().sum()) == pytest.approx(row["log_prob_sum"])
+        cond = policy.encode([row["prompt"]])
+        args = (t["latents"][None], t["next_latents"][None], row["trained_steps"], schedule, cond, uncond, ro.cfg, ro.sde)
+        again = recompute_log_probs(policy, *args)[0]
+        ratio = torch.exp(again.double() - stored.double())
+        torch.testing.assert_close(ratio, torch.ones_like(ratio), rtol=0, atol=1e-5)
+        # Moving the adapter moves the ratio: the check can fail.
+        with torch.no_grad():
+            lora_b = next(p for n, p in policy.transformer.named_parameters() if "lora_B" in n)
+            saved = lora_b.clone()
+            lora_b.add_(0.05)
+            moved = torch.exp(recompute_log_probs(policy, *args)[0].double() - stored.double())
+            lora_b.copy_(saved)
+        assert (moved - 1).abs().max() > 1e-3
+        frames = read_mp4(tmp_path / row["video"])
+        assert frames.shape == (ro.frames, ro.height, ro.width, 3)
+
+
+def test_same_seed_gives_byte_identical_round(tmp_path: Path, params: config.Params) -> None:
+    outs = []
+    for name in ("a", "b"):
+        policy = load_wan(params.policy)
+        policy.attach_adapter(params.policy, params.seed)
+        out = tmp_path / name
+        out.mkdir()
+        table = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), out)
+        store.write_table(str(out / "samples.parquet"), table, store.SAMPLES,
+                          store.Provenance("h", "v", {"policy": "tiny"}))
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) == 1 + 2 * 4
+    match, mismatch, errors = filecmp.cmpfiles(outs[0], outs[1], [str(f) for f in files], shallow=False)
+    assert not mismatch and not errors, mismatch
+
+
+def edit(project: Path, changes: dict[str, Any]) -> None:
+    """Set params keys (dotted paths) in the project's params.yaml, keeping the rest."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    path = project / "params.yaml"
+    doc = yaml.load(path.read_text())
+    for key, value in changes.items():
+        *parents, last = key.split(".")
+        node = doc
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    with path.open("w") as f:
+        yaml.dump(doc, f)
+
+
+SMALL_PARAMS = {"policy.model": "tiny", "prompts.batch_per_round": 2, "rollout.group_size": 2, "rollout.steps": 6,
+                "rollout.frames": 9, "rollout.height": 32, "rollout.width": 32}
+
+
+def test_dvc_repro_rollout_then_cache_hit(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    first = run(["dvc", "repro", "rollout@r000"], project)
+    for stage in ("prompts", "base", "rollout@r000"):
+        assert f"Running stage '{stage}'" in first.stdout
+    out = project / "data/rounds/r000/rollout"
+    table = pq.read_table(out / "samples.parquet")
+    assert table.num_rows == 4
+    assert len(list((out / "videos").glob("*.mp4"))) == 4 and len(list((out / "steps").glob("*.safetensors"))) == 4
+    meta = store.read_metadata_of(table)
+    assert json.loads(meta["models"]) == {"policy": "tiny", "adapter": "base"}
+    assert json.loads((project / "data/rounds/base/policy/state.json").read_text())["round"] == "base"
+    second = run(["dvc", "repro", "rollout@r000"], project)
+    assert "Running stage" not in second.stdout
+    # A GRPO knob is not the rollout's business: still cached.
+    edit(project, {"grpo.lr": 3.0e-4})
+    assert "Running stage" not in run(["dvc", "repro", "rollout@r000"], project).stdout
+
+
+def stage_error(project: Path, args: list[str]) -> str:
+    proc = run([sys.executable, *args], project, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Fix:" in lines[0], proc.stderr
+    return lines[0]
+
+
+def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    run(["dvc", "repro", "base"], project)
+    out = project / "data/rounds/r000/rollout"
+    # The prompts table is missing.
+    assert "prompts.parquet not found" in stage_error(project, ["stages/rollout.py", "r000"])
+    run(["dvc", "repro", "prompts"], project)
+    # A round that is not in params.
+    assert "round r005 is not in params.yaml" in stage_error(project, ["stages/rollout.py", "r005"])
+    # A split with fewer prompts than the batch asks for.
+    edit(project, {"prompts.batch_per_round": 600, "rounds": {"r000": {"prev": "base", "phase": "dynamic"}}})
+    assert "needs 600 dynamic prompts but the prompts table has 515" in stage_error(project, ["stages/rollout.py", "r000"])
+    edit(project, {"prompts.batch_per_round": 2, "rounds": {"r000": {"prev": "base", "phase": "3d"},
+                                                            "r001": {"prev": "r000", "phase": "3d"}}})
+    # A round whose previous adapter was never made.
+    assert "no LoRA adapter at data/rounds/r000/policy" in stage_error(project, ["stages/rollout.py", "r001"])
+    # An unknown model preset.
+    edit(project, {"policy.model": "wan9"})
+    assert "unknown policy.model 'wan9'" in stage_error(project, ["stages/rollout.py", "r000"])
+    assert not out.exists() and not (project / "data/rounds/r001/rollout").exists()
+    assert not [p for p in (project / "data/rounds").rglob("*.tmp")]
+
+
+def test_sample_command_writes_a_video(project: Path, tmp_path: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    run(["dvc", "repro", "base"], project)
+    target = tmp_path / "look.mp4"
+    proc = run([str(BIN / "worldr1"), "sample", "Camera pan left. A quiet harbour.", "--adapter",
+                "data/rounds/base/policy", "--out", str(target)], project)
+    assert "wrote" in proc.stderr
+    assert read_mp4(target).shape == (9, 32, 32, 3)
+    bad = run([str(BIN / "worldr1"), "sample", "x", "--adapter", "nope"], project, check=False)
+    assert bad.returncode == 2 and "adapter directory nope not found" in bad.stderr
+
+
+def test_dvc_params_match_the_stage_scripts() -> None:
+    from ruamel.yaml import YAML
+
+    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    sys.path.insert(0, str(ROOT / "stages"))
+    try:
+        import base as base_stage  # type: ignore[import-not-found]
+        import rollout as rollout_stage  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert stages["base"]["params"] == base_stage.PARAMS
+    assert stages["rollout"]["do"]["params"] == [*rollout_stage.PARAMS, "rounds.${key}"]

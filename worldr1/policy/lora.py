@@ -1,0 +1,63 @@
+"""The LoRA adapter: attached through peft, saved in diffusers' format so `WanPipeline.load_lora_weights` reads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import WanPipeline
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors import safe_open
+
+from worldr1.config import Lora
+from worldr1.errors import UserError
+from worldr1.policy.base import seeded
+
+ADAPTER = "default"
+WEIGHTS = "pytorch_lora_weights.safetensors"
+PREFIX = "transformer."
+
+
+def lora_config(cfg: Lora) -> LoraConfig:
+    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.targets), init_lora_weights=True)
+
+
+def attach(transformer: torch.nn.Module, cfg: Lora, seed: int) -> None:
+    """Add a fresh adapter: A random (from `seed`), B zero, so the model is unchanged until trained."""
+    with seeded(seed):
+        try:
+            transformer.add_adapter(lora_config(cfg), adapter_name=ADAPTER)  # type: ignore[operator]
+        except ValueError as exc:  # peft: a target module name matches nothing
+            raise UserError(f"policy.lora.targets {list(cfg.targets)} do not fit this model ({exc})",
+                            "name attention projections of WanTransformer3DModel, e.g. to_q, to_k, to_v, to_out.0") from None
+
+
+def save(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
+    """Write the adapter as diffusers' `pytorch_lora_weights.safetensors` (with rank/alpha metadata)."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()}
+    metadata = lora_config(cfg).to_dict()
+    metadata["target_modules"] = sorted(metadata["target_modules"])
+    WanPipeline.save_lora_weights(directory, transformer_lora_layers=state,
+                                  transformer_lora_adapter_metadata=json.loads(json.dumps(metadata, default=str)))
+
+
+def load(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
+    """Load the weights of an adapter saved by `save` into the attached adapter (same rank and targets)."""
+    path = directory / WEIGHTS
+    if not path.is_file():
+        raise UserError(f"no LoRA adapter at {path}", "run the stage that makes it first (dvc repro), or fix the round's prev")
+    with safe_open(str(path), framework="pt") as f:
+        state = {k.removeprefix(PREFIX): f.get_tensor(k) for k in f.keys()}
+    own = get_peft_model_state_dict(transformer, adapter_name=ADAPTER)
+    mismatched = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    if mismatched or len(state) != len(own):
+        raise UserError(
+            f"the adapter in {directory} does not fit policy.lora (rank {cfg.rank}, targets {list(cfg.targets)}): "
+            f"{len(mismatched)} of {len(own)} tensors differ",
+            "use the lora settings it was trained with, or start again from base",
+        )
+    result = set_peft_model_state_dict(transformer, state, adapter_name=ADAPTER)
+    if getattr(result, "unexpected_keys", None):
+        raise UserError(f"the adapter in {directory} has unexpected tensors", "start again from base")
