@@ -12,7 +12,7 @@ from worldr1.grpo.rollout import rollout_round, round_batch
 from worldr1.policy import load_wan
 
 # What dvc.yaml lists under this stage's params (with the round's own item, rounds.<round>).
-PARAMS = ["seed", "prompts.batch_per_round", "policy", "rollout"]
+PARAMS = ["seed", "prompts.batch_per_round", "camera", "policy", "rollout"]
 
 
 def main() -> None:

@@ -204,3 +204,20 @@ def test_dvc_params_match_the_stage_scripts() -> None:
         sys.path.pop(0)
     assert stages["base"]["params"] == base_stage.PARAMS
     assert stages["rollout"]["do"]["params"] == [*rollout_stage.PARAMS, "rounds.${key}"]
+
+
+def test_camera_init_changes_only_the_starting_noise(tmp_path: Path, params_dict: dict[str, Any]) -> None:
+    starts = {}
+    for flag in (False, True):
+        params_dict["rollout"]["camera_init"] = flag
+        params = config.validate(small(params_dict))
+        policy = load_wan(params.policy)
+        policy.attach_adapter(params.policy, params.seed)
+        out = tmp_path / str(flag)
+        out.mkdir()
+        table = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), out)
+        with safe_open(str(out / table.column("steps")[0].as_py()), "pt") as f:
+            starts[flag] = f.get_tensor("latents")[0]  # the state before step 0: the initial noise
+    plain, warped = starts[False], starts[True]
+    assert torch.equal(plain[:, 0], warped[:, 0])  # the first latent frame keeps its own noise
+    assert not torch.equal(plain[:, 1:], warped[:, 1:])

@@ -20,9 +20,12 @@ from safetensors.torch import save_file
 
 from worldr1.config import Params, Phase
 from worldr1.errors import UserError
+from worldr1.grpo.noise_warp import warp_noise
 from worldr1.grpo.sampler import Schedule, Trajectory, sample, trained_steps
 from worldr1.ids import derive_seed, sample_id
 from worldr1.policy.base import Policy
+from worldr1.prompts.camera import Primitive
+from worldr1.prompts.trajectory import MotionScale
 from worldr1.video import write_mp4
 
 SPLIT_OF_PHASE: dict[Phase, str] = {"3d": "train", "dynamic": "dynamic"}
@@ -64,14 +67,19 @@ def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase,
     shape = policy.latent_shape(ro.frames, ro.height, ro.width)
     uncond = policy.encode([ro.negative_prompt]).expand(ro.group_size, -1, -1) if ro.cfg > 1 else None
     dtype = storage_dtype(policy)
+    scale = MotionScale.from_params(params.camera)
     rows: list[dict[str, object]] = []
     for n, prompt in enumerate(batch):
         seeds = [derive_seed(params.seed, round_name, prompt.prompt_id, j) for j in range(ro.group_size)]
         window_rng = np.random.default_rng(derive_seed(params.seed, round_name, prompt.prompt_id, "window"))
         steps = trained_steps(schedule, ro.sde, window_rng)
         cond = policy.encode([prompt.text]).expand(ro.group_size, -1, -1)
-        traj = sample(policy, cond, uncond, [torch.Generator().manual_seed(s) for s in seeds], shape, schedule,
-                      ro.cfg, ro.sde, steps, dtype)
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        initial = None
+        if ro.camera_init:
+            moves = [Primitive(m) for m in prompt.camera]
+            initial = torch.stack([warp_noise(torch.randn(shape, generator=g), moves, scale) for g in generators])
+        traj = sample(policy, cond, uncond, generators, shape, schedule, ro.cfg, ro.sde, steps, dtype, initial)
         for j, seed in enumerate(seeds):
             rows.append(_write_sample(policy, traj, j, schedule, params, round_name, phase, prompt, seed, out))
         if progress:
