@@ -7,7 +7,7 @@ from worldr1.cli import err, stage
 from worldr1.prompts import build_prompt_set
 
 # The params keys this stage reads: the same list as its `params:` in dvc.yaml (a test checks).
-PARAMS = ["seed", "prompts"]
+PARAMS = ["seed", "prompts.sources", "prompts.generator", "prompts.max_chars"]
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
                       highlight=False, soft_wrap=True)
     prompts = build_prompt_set(params.prompts, params.seed)
     provenance = store.Provenance(config.params_hash(params, PARAMS), store.code_version(), models={})
-    report = prompts.report()
+    report = {**prompts.report(), "code": store.git_version()}
     store.write_table(paths.prompts, prompts.table, store.PROMPTS, provenance)
     store.write_json(paths.prompts_report, report)
     err.print(

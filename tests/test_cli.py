@@ -117,3 +117,8 @@ def test_add_rounds_to_empty_rounds(tmp_path: Path) -> None:
     add_rounds(path, 2)
     assert list(config.load(path).rounds) == ["r000", "r001"]
     assert path.read_text().endswith("rounds:\n  r000: {prev: base, phase: 3d}\n  r001: {prev: r000, phase: 3d}\n")
+
+
+def test_rounds_add_continues_after_a_gap(params_dict: dict[str, Any]) -> None:
+    params_dict["rounds"] = {"r000": {"prev": "base", "phase": "3d"}, "r002": {"prev": "r000", "phase": "3d"}}
+    assert new_rounds(config.validate(params_dict), 1) == [("r003", "r002", "3d")]

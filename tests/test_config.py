@@ -52,6 +52,9 @@ DELETE = object()
         ("rounds.r001", {"prev": "r007", "phase": "3d"}, "rounds: r001.prev is 'r007' but must be 'r000'"),
         ("rounds.x1", {"prev": "r000", "phase": "3d"}, "rounds: round name 'x1' must look like r000"),
         ("rounds.r000.phase", "4d", "rounds.r000.phase: input should be '3d' or 'dynamic' (got '4d')"),
+        ("rollout.sde.noise_level", 1.5, "rollout.sde.noise_level: input should be less than or equal to 1"),
+        ("camera.push", float("inf"), "camera.push: input should be a finite number"),
+        ("rollout.cfg", float("nan"), "rollout.cfg: input should be a finite number"),
     ],
 )
 def test_bad_value_names_key_path(params_dict: dict[str, Any], key: str, value: Any, message: str) -> None:

@@ -135,6 +135,9 @@ def test_adapter_of_another_rank_is_a_user_error(tmp_path: Path, params_dict: di
         load_wan(other.policy).attach_adapter(other.policy, seed=0, directory=tmp_path)
     with pytest.raises(UserError, match="no LoRA adapter at"):
         load_wan(other.policy).attach_adapter(other.policy, seed=0, directory=tmp_path / "missing")
+    (tmp_path / "pytorch_lora_weights.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
+    with pytest.raises(UserError, match="is unreadable"):
+        load_wan(first.policy).attach_adapter(first.policy, seed=0, directory=tmp_path)
 
 
 @pytest.mark.parametrize(

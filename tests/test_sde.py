@@ -33,14 +33,31 @@ def test_log_prob_is_the_summed_gaussian(kind: str, sigma: float, sigma_next: fl
 
 
 def test_flow_grpo_mean_and_std_follow_the_formula() -> None:
-    x, v = make((2, 8), 3), make((2, 8), 4)
+    x, v = make((2, 8), 3).double(), make((2, 8), 4).double()
     sigma, sigma_next, a = 0.6, 0.55, 0.7
     dt = sigma_next - sigma
     s = a * math.sqrt(sigma / (1 - sigma))
     dist = sde_distribution(x, v, sigma, sigma_next, a)
     mu = x * (1 + s**2 * dt / (2 * sigma)) + v * (1 + s**2 * (1 - sigma) / (2 * sigma)) * dt
+    assert dist.mean.dtype == torch.float64
     torch.testing.assert_close(dist.mean, mu)
     assert float(dist.std.flatten()[0]) == pytest.approx(s * math.sqrt(-dt))
+
+
+def test_summed_log_prob_resolves_small_changes_at_wan_size() -> None:
+    # A Wan 2.1 latent at 81 x 480 x 832: 2.1M elements. Nudging the velocity by 1e-3 must move the
+    # summed log-prob by the same amount as a float64 reference does; a float32 sum near -2e6
+    # would be off by more than the change itself.
+    g = torch.Generator().manual_seed(13)
+    x, v = torch.randn((1, 16, 21, 60, 104), generator=g), torch.randn((1, 16, 21, 60, 104), generator=g)
+    dist = sde_distribution(x, v, 0.9, 0.88, 0.7)
+    x_next = (dist.mean + dist.std * torch.randn(x.shape, generator=g, dtype=torch.float64)).float()
+    nudged = sde_distribution(x, v + 1e-3, 0.9, 0.88, 0.7)
+    ours = float(nudged.log_prob(x_next) - dist.log_prob(x_next))
+    reference = torch.distributions.Normal(nudged.mean, nudged.std).log_prob(x_next.double()).sum() \
+        - torch.distributions.Normal(dist.mean, dist.std).log_prob(x_next.double()).sum()
+    assert ours == pytest.approx(float(reference), abs=1e-3)
+    assert abs(float(reference)) > 1e-2
 
 
 def test_sigma_one_uses_sigma_max() -> None:
@@ -58,7 +75,7 @@ def test_cps_keeps_coefficients() -> None:
     x, v = (1 - sigma) * x0 + sigma * x1, x1 - x0
     dist = sde_distribution(x, v, sigma, sigma_next, eta, "cps")
     std = sigma_next * math.sin(eta * math.pi / 2)
-    torch.testing.assert_close(dist.mean, (1 - sigma_next) * x0 + math.sqrt(sigma_next**2 - std**2) * x1)
+    torch.testing.assert_close(dist.mean, ((1 - sigma_next) * x0 + math.sqrt(sigma_next**2 - std**2) * x1).double())
     with pytest.raises(ValueError, match="CPS needs"):
         sde_distribution(x, v, sigma, sigma_next, 1.5, "cps")
 

@@ -122,4 +122,24 @@ def test_paths_follow_the_design() -> None:
 
 
 def test_code_version_names_the_package() -> None:
-    assert store.code_version().startswith("0.1.0")
+    assert store.code_version() == "0.1.0"
+    assert store.git_version().startswith("0.1.0")
+
+
+def test_atomic_dir_replaces_whole_and_sweeps_leftovers(tmp_path: Path) -> None:
+    target = tmp_path / "rollout"
+    (tmp_path / ".rollout.abc.tmp").mkdir()  # left by a killed run
+    with store.atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    assert (target / "a.txt").read_text() == "1"
+    with pytest.raises(Boom):
+        with store.atomic_dir(target) as tmp:
+            (tmp / "b.txt").write_text("partial")
+            raise Boom
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rollout"]
+
+
+def test_unknown_protocol_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="cannot open nope://x"):
+        store.exists("nope://x/prompts.parquet")

@@ -95,7 +95,7 @@ def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
 
     env = Table(title="environment", show_header=False)
     env.add_row("python", f"{platform.python_version()} ({sys.executable})")
-    env.add_row("worldr1", store.code_version())
+    env.add_row("worldr1", store.git_version())
     env.add_row("torch", torch.__version__)
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
@@ -205,7 +205,7 @@ def sample_video(
     prompt: Annotated[str, typer.Argument(help="the prompt, camera sentence first")],
     adapter: Annotated[Path | None, typer.Option(help="a policy directory (data/rounds/rNNN/policy); none: base")] = None,
     out: Annotated[Path, typer.Option(help="mp4 to write")] = Path("sample.mp4"),
-    seed: Annotated[int, typer.Option(help="noise seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="noise seed")] = 0,
     params: ParamsOpt = Path(config.PARAMS_FILE),
 ) -> None:
     """Render one prompt with the policy of params (and an adapter) to an mp4, by the ODE sampler."""

@@ -27,8 +27,9 @@ def phase_of(index: int, params: Params) -> Phase:
 def new_rounds(params: Params, count: int) -> list[tuple[str, str, Phase]]:
     """(name, prev, phase) of the next `count` rounds after those already in params."""
     names = list(params.rounds)
+    first = int(names[-1][1:]) + 1 if names else 0  # after the last round, even if numbers were skipped
     out: list[tuple[str, str, Phase]] = []
-    for index in range(len(names), len(names) + count):
+    for index in range(first, first + count):
         if index > 999:
             raise UserError(f"round r{index} would need four digits", "rounds go up to r999; start a new project for more")
         name = f"r{index:03d}"

@@ -96,7 +96,7 @@ def atomic_open(url: str, mode: str = "wb") -> Iterator[IO[Any]]:
     """
     if mode not in {"wb", "w"}:
         raise ValueError(f"atomic_open writes only ('wb' or 'w'), not {mode!r}")
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = filesystem(url)
     if isinstance(fs, LocalFileSystem):
         with _atomic_local(Path(path), mode) as f:
             yield f
@@ -143,6 +143,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # What a killed run left behind (SIGKILL skips the cleanup below): several GB with Wan's steps.
+    for stale in [*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
@@ -168,8 +171,18 @@ def write_json(url: str, data: Any) -> None:
     write_text(url, json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem and path of a URL; an unknown protocol or a missing driver is a user error."""
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as exc:
+        protocol = url.split("://", 1)[0] if "://" in url else "local"
+        raise UserError(f"cannot open {url}: {exc}",
+                        f"use a local path or an fsspec URL whose driver is installed (pip install the one for {protocol}://)") from None
+
+
 def exists(url: str) -> bool:
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = filesystem(url)
     return bool(fs.exists(path))
 
 
@@ -292,9 +305,20 @@ def read_metadata_of(table: pa.Table) -> dict[str, str]:
     return {k.decode()[len(META_PREFIX):]: v.decode() for k, v in raw.items() if k.decode().startswith(META_PREFIX)}
 
 
-@lru_cache(maxsize=1)
 def code_version() -> str:
-    """Package version plus the git commit of the checkout (with `-dirty` for local edits)."""
+    """The package version, stamped into cached artifacts.
+
+    Not the git commit: DVC hashes outputs, so a commit id inside a Parquet file would make every
+    commit that touches a stage's code change its output even when the data is the same, and
+    rerun everything downstream (hours of GPU for rollouts). The commit goes into the stage's
+    uncached report instead (`git_version`).
+    """
+    return worldr1.__version__
+
+
+@lru_cache(maxsize=1)
+def git_version() -> str:
+    """Package version plus the git commit of the checkout (`-dirty` for uncommitted code edits)."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,

@@ -110,8 +110,8 @@ def _write_sample(policy: Policy, traj: Trajectory, j: int, schedule: Schedule, 
         "sigmas_next": torch.tensor([schedule.sigmas[i + 1] for i in traj.steps], dtype=torch.float32),
         "latents": traj.latents[j].to(storage_dtype(policy)).cpu().contiguous(),
         "next_latents": traj.next_latents[j].to(storage_dtype(policy)).cpu().contiguous(),
-        "log_probs": log_probs.float().cpu().contiguous(),
-        "log_prob_means": traj.log_prob_means[j].float().cpu().contiguous(),
+        "log_probs": log_probs.double().cpu().contiguous(),
+        "log_prob_means": traj.log_prob_means[j].double().cpu().contiguous(),
     }
     steps_rel = f"steps/{sid}.safetensors"
     (out / "steps").mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ class Schedule:
 def trained_steps(schedule: Schedule, sde: Sde, rng: np.random.Generator | None = None) -> list[int]:
     """Indices of the stochastic (trained) steps: the high-noise `train_fraction` of the steps, or a
     random `sde.window` of consecutive steps inside it (Flow-GRPO-Fast), drawn once per prompt group."""
-    high = max(1, math.ceil(sde.train_fraction * schedule.steps))
+    high = max(1, math.ceil(round(sde.train_fraction * schedule.steps, 9)))  # 0.55 * 100 is 55.000000000000007
     window = sde.window
     if not window:
         return list(range(high))
@@ -89,7 +89,7 @@ class Trajectory:
     steps: list[int]               # indices into the schedule of the trained steps
     latents: torch.Tensor          # [B, S, *latent] state before each trained step
     next_latents: torch.Tensor     # [B, S, *latent] state after it
-    log_probs: torch.Tensor        # [B, S] summed over dimensions
+    log_probs: torch.Tensor        # [B, S] summed over dimensions, float64
     log_prob_means: torch.Tensor   # [B, S] per-dimension mean, for logs
 
 
@@ -135,8 +135,8 @@ def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, gene
         steps=sorted(trained),
         latents=torch.stack(before, 1) if before else empty,
         next_latents=torch.stack(after, 1) if after else empty,
-        log_probs=torch.stack(log_probs, 1) if log_probs else torch.zeros((batch, 0)),
-        log_prob_means=torch.stack(log_prob_means, 1) if log_prob_means else torch.zeros((batch, 0)),
+        log_probs=torch.stack(log_probs, 1) if log_probs else torch.zeros((batch, 0), dtype=torch.float64),
+        log_prob_means=torch.stack(log_prob_means, 1) if log_prob_means else torch.zeros((batch, 0), dtype=torch.float64),
     )
 
 

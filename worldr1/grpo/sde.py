@@ -11,7 +11,9 @@ noise with the right total noise: std = sigma_next * sin(a pi / 2),
     mu = (1 - sigma_next) * x0_hat + sqrt(sigma_next^2 - std^2) * x1_hat.
 Log-probs are of the Gaussian N(mu, std^2) at x', summed over every dimension of a sample: the
 policy's probability of the whole step. (Averaging instead is a known Flow-GRPO pitfall: it
-shrinks the importance ratio's sensitivity by the number of dimensions.)
+shrinks the importance ratio's sensitivity by the number of dimensions.) The mean and the sum
+are float64: a Wan latent has 2.1M elements, and a float32 sum near -2e6 resolves only ~0.1,
+far coarser than the log-ratios that a 1e-3 clip range is about.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class StepDistribution:
     std: torch.Tensor  # shape [B, 1, ..., 1]
 
     def log_prob(self, x_next: torch.Tensor) -> torch.Tensor:
-        """log N(x_next; mean, std^2), summed over all but the batch dimension -> [B]."""
+        """log N(x_next; mean, std^2), summed over all but the batch dimension -> [B] (float64)."""
         return per_element_log_prob(x_next, self.mean, self.std).flatten(1).sum(1)
 
     def log_prob_mean(self, x_next: torch.Tensor) -> torch.Tensor:
@@ -43,22 +45,24 @@ class StepDistribution:
 
 
 def per_element_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    x, mean, std = x.double(), mean.double(), std.double()
     return -((x - mean) ** 2) / (2 * std**2) - torch.log(std) - LOG_SQRT_2PI
 
 
 def _per_sample(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=torch.float32, device=like.device)
+    t = torch.as_tensor(value, dtype=torch.float64, device=like.device)
     return t.reshape(-1, *([1] * (like.ndim - 1))) if t.ndim else t.reshape(*([1] * like.ndim))
 
 
 def sde_distribution(x: torch.Tensor, v: torch.Tensor, sigma: float, sigma_next: float, noise_level: float,
                      kind: SdeKind = "flow_grpo", sigma_max: float | None = None) -> StepDistribution:
-    """The distribution of x' given x and the velocity v, in float32 (bf16 overflows here).
+    """The distribution of x' given x and the velocity v, in float64 (bf16 overflows here, and
+    float32 rounds the mean more coarsely than the policy changes it).
 
     `sigma_max` replaces sigma = 1 in `1 - sigma` (where the SDE's noise scale is infinite); Flow-GRPO
     uses the schedule's second sigma, and so does `Schedule.sigma_max`.
     """
-    x, v = x.float(), v.float()
+    x, v = x.double(), v.double()
     if not 0 <= sigma_next < sigma <= 1:
         raise ValueError(f"need 0 <= sigma_next < sigma <= 1, got sigma={sigma}, sigma_next={sigma_next}")
     dt = sigma_next - sigma

@@ -9,7 +9,7 @@ import torch
 from diffusers import WanPipeline
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from worldr1.config import Lora
 from worldr1.errors import UserError
@@ -48,8 +48,11 @@ def load(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
     path = directory / WEIGHTS
     if not path.is_file():
         raise UserError(f"no LoRA adapter at {path}", "run the stage that makes it first (dvc repro), or fix the round's prev")
-    with safe_open(str(path), framework="pt") as f:
-        state = {k.removeprefix(PREFIX): f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k.removeprefix(PREFIX): f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"the adapter file {path} is unreadable ({exc})", "rerun the stage that wrote it") from None
     own = get_peft_model_state_dict(transformer, adapter_name=ADAPTER)
     mismatched = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
     if mismatched or len(state) != len(own):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, WanPipeline
+from safetensors import SafetensorError
 
 from worldr1 import weights
 from worldr1.config import Policy as PolicyParams
@@ -118,6 +119,6 @@ def load_wan(cfg: PolicyParams, device: torch.device | None = None) -> WanPolicy
     try:
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", torch_dtype=torch.float32, local_files_only=True)
         pipe = WanPipeline.from_pretrained(path, vae=vae, torch_dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
         raise UserError(f"could not load Wan from {path}: {exc}", "check that the folder is a complete diffusers snapshot") from None
     return WanPolicy(pipe, repo, device, dtype, WAN_MAX_SEQUENCE_LENGTH)

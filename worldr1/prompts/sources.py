@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
-
+from worldr1 import store
 from worldr1.errors import UserError
 from worldr1.ids import normalize_text
 
@@ -34,12 +33,15 @@ class Skipped:
 
 def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[Skipped]]:
     """Prompts of a text file (blank lines ignored) and the lines that had to be skipped."""
-    fs, fs_path = fsspec.core.url_to_fs(path)
+    fs, fs_path = store.filesystem(path)
     if not fs.exists(fs_path):
         raise UserError(f"prompt file {path} not found", "fix prompts.sources in params.yaml or create the file")
     if fs.isdir(fs_path):
         raise UserError(f"prompt file {path} is a directory", "list the text files inside it under prompts.sources")
-    data = fs.cat_file(fs_path)
+    try:
+        data = fs.cat_file(fs_path)
+    except OSError as exc:
+        raise UserError(f"prompt file {path} cannot be read ({exc.strerror or exc})", "check its permissions") from None
     # Text never holds NUL bytes; anything that does is an image, an archive, a model file...
     if b"\x00" in data[:1 << 20]:
         raise UserError(f"prompt file {path} is binary, not text", "point prompts.sources at a UTF-8 file with one prompt per line")
