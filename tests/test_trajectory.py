@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from worldr1.prompts.camera import Primitive as P
-from worldr1.prompts.trajectory import MotionScale, camera_centres, invert_rigid, segment_bounds, target_path
+from worldr1.geometry.cameras import invert
+from worldr1.prompts.trajectory import MotionScale, camera_centres, segment_bounds, target_path
 
 SCALE = MotionScale()
 
@@ -112,9 +113,9 @@ def test_later_segments_move_in_the_turned_frame() -> None:
     np.testing.assert_allclose(c[-1], [scale.push, 0, 0], atol=1e-9)
 
 
-def test_invert_rigid_is_the_inverse() -> None:
+def test_invert_is_the_inverse() -> None:
     w2c = target_path([P.ORBIT_RIGHT, P.MOVE_LEFT], 13)
-    np.testing.assert_allclose(invert_rigid(w2c) @ w2c, np.broadcast_to(np.eye(4), w2c.shape), atol=1e-9)
+    np.testing.assert_allclose(invert(w2c) @ w2c, np.broadcast_to(np.eye(4), w2c.shape), atol=1e-9)
 
 
 def test_scale_from_params(shipped_params: dict) -> None:

@@ -133,10 +133,17 @@ class Rollout(Group):
 
 
 class Reconstruct(Group):
-    backend: Literal["da3", "toy"]
+    backend: Literal["da3"]
+    #: tiny (DA3-SMALL's architecture, random weights), da3-small/base/large/giant, a repo id or a folder
     model: str = Field(min_length=1)
-    process_res: Annotated[int, Field(ge=14)]
+    process_res: Annotated[int, Field(ge=28, le=2048)]
     renderer: Literal["auto", "gsplat", "torch"]
+    #: the least confident share of pixels (percent) that does not become Gaussians
+    conf_percentile: Annotated[float, Field(ge=0, lt=100)]
+    #: pixel-aligned Gaussians per video at most (the pixel grid is thinned to fit)
+    max_gaussians: Annotated[int, Field(ge=1000)]
+    #: build the scene from even frames only, so odd input cameras are held-out views
+    holdout: bool
 
 
 class RewardWeights(Group):

@@ -255,6 +255,31 @@ SAMPLES = TableSchema(
 )
 
 
+RECON = TableSchema(
+    name="recon",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("round", pa.string(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("error", pa.string()),
+            pa.field("frames", pa.int32()),
+            # Paths relative to the recon directory.
+            pa.field("geometry", pa.string()),
+            pa.field("renders", pa.string()),
+            pa.field("n_gaussians", pa.int64()),
+            pa.field("gaussian_frames", pa.list_(pa.int32())),
+            pa.field("confident_fraction", pa.float64()),
+            pa.field("path_length", pa.float64()),
+            pa.field("meta_index", pa.int32()),
+            pa.field("seconds", pa.float64()),
+        ]
+    ),
+    stage="reconstruct@<round>",
+)
+
+
 @dataclass(frozen=True)
 class Provenance:
     """What made a table: stamped into its Parquet metadata for offline audit."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worldr1.geometry.cameras import invert
 from worldr1.prompts.camera import Primitive
 
 
@@ -90,19 +91,9 @@ def target_path(moves: Sequence[Primitive], frames: int, scale: MotionScale = Mo
             r, c = segment_pose(move, rot, centre, (i - start) / span, scale)
             c2w[i, :3, :3], c2w[i, :3, 3] = r, c
         rot, centre = segment_pose(move, rot, centre, 1.0, scale)
-    return invert_rigid(c2w)
-
-
-def invert_rigid(m: np.ndarray) -> np.ndarray:
-    """Inverse of rigid 4x4 transforms (batched): [R t] -> [R^T, -R^T t]."""
-    out = np.zeros_like(m)
-    rt = np.swapaxes(m[..., :3, :3], -1, -2)
-    out[..., :3, :3] = rt
-    out[..., :3, 3] = -np.einsum("...ij,...j->...i", rt, m[..., :3, 3])
-    out[..., 3, 3] = 1.0
-    return out
+    return invert(c2w)
 
 
 def camera_centres(w2c: np.ndarray) -> np.ndarray:
     """World positions `[F, 3]` of the cameras of world-to-camera extrinsics."""
-    return invert_rigid(w2c)[..., :3, 3]
+    return invert(w2c)[..., :3, 3]

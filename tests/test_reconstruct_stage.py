@@ -1,0 +1,48 @@
+"""The reconstruct stage under DVC: renders a person can open, a cache hit on rerun, bad videos as rows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from conftest import run
+from test_rollout import SMALL_PARAMS, edit
+from worldr1 import store
+from worldr1.video import read_mp4
+
+
+def test_dvc_repro_reconstruct(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    first = run(["dvc", "repro", "reconstruct@r000"], project)
+    assert "Running stage 'rollout@r000'" in first.stdout and "Running stage 'reconstruct@r000'" in first.stdout
+    recon = project / "data/rounds/r000/recon"
+    table = pq.read_table(recon / "recon.parquet")
+    assert table.num_rows == 4 and table.schema.names == store.RECON.schema.names
+    assert store.read_metadata_of(table)["models"] == '{"reconstructor": "da3-small (random weights)"}'
+    for row in table.to_pylist():
+        if row["status"] != "ok":  # random weights may give degenerate cameras: then a reason, never a crash
+            assert row["error"]
+            continue
+        renders = recon / row["renders"]
+        assert read_mp4(renders / "input.mp4").shape == (9, 32, 32, 3)
+        assert read_mp4(renders / "path.mp4").shape[1:] == (32, 32, 3)
+        assert Image.open(renders / "meta.png").size == (32, 32)
+    assert "Running stage" not in run(["dvc", "repro", "reconstruct@r000"], project).stdout
+
+
+def test_a_corrupt_video_fails_its_sample_only(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    run(["dvc", "repro", "rollout@r000"], project)
+    videos = sorted((project / "data/rounds/r000/rollout/videos").glob("*.mp4"))
+    # DVC's cache links outputs read-only: replace the file rather than write into it.
+    videos[0].unlink()
+    videos[0].write_bytes(b"garbage, not an mp4")
+    proc = run([sys.executable, "stages/reconstruct.py", "r000"], project)
+    assert "1 failed" in proc.stderr
+    rows = {r["sample_id"]: r for r in pq.read_table(project / "data/rounds/r000/recon/recon.parquet").to_pylist()}
+    bad = rows[videos[0].stem]
+    assert bad["status"] == "failed" and "unreadable video" in bad["error"]
+    assert len(rows) == 4

@@ -1,0 +1,1 @@
+"""Cameras, Sim(3) alignment, camera paths, Gaussians and their rasterisers."""
