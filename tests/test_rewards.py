@@ -116,3 +116,56 @@ def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
     assert good > score(noisy, cams.w2c, depth)
     assert good > 1.5
     assert score(frozen, still_cams, depth[:1].repeat(n, 1, 1)) < 0.1
+
+
+def test_judge_logit_scoring_by_hand() -> None:
+    from worldr1.rewards.judge import digit_token_ids, expected_digit_score
+
+    vocab = 40
+    digit_ids = list(range(20, 30))
+    logits = torch.full((2, vocab), -5.0)
+    logits[:, 3] = 50.0  # a non-digit token the model would rather say: ignored
+    logits[0, digit_ids] = torch.tensor([0.0, 0, 0, 0, 0, 0, 0, 0, 0, math.log(3.0)])  # "9" three times as likely
+    logits[1, digit_ids] = torch.tensor([2.0, 2.0] + [-1e9] * 8)  # even between "0" and "1"
+    p9 = 3 / 12
+    expected0 = (sum(d / 12 for d in range(9)) + 9 * p9) / 9
+    torch.testing.assert_close(expected_digit_score(logits, digit_ids),
+                               torch.tensor([expected0, 0.5 / 9]), rtol=1e-6, atol=1e-7)
+
+    class Digits:
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [100 + int(text)] if text.isdigit() and len(text) == 1 else [1, 2]
+
+    assert digit_token_ids(Digits()) == list(range(100, 110))
+
+    class Splits(Digits):
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [1, 2]
+
+    with pytest.raises(ValueError, match="as 2 tokens"):
+        digit_token_ids(Splits())
+
+
+def test_tiny_qwen3_vl_judge_rates_in_batches() -> None:
+    from worldr1.rewards.judge import expected_digit_score
+    from worldr1.rewards.meta import QUESTION, QwenJudge, _user_turn
+
+    judge = QwenJudge("tiny", torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    images = [(rng.random((48, 64, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    batched = judge.rate(images, batch=3)
+    one_by_one = [judge.rate([im])[0] for im in images]
+    assert all(0.0 <= s <= 1.0 for s in batched)
+    assert batched == pytest.approx(one_by_one, abs=1e-5)  # left padding reads the right position
+    inputs = judge.processor(text=[_user_turn(judge.processor, QUESTION)], images=[images[0]], return_tensors="pt")
+    with torch.no_grad():
+        logits = judge.model(**inputs).logits[:, -1]
+    assert float(expected_digit_score(logits, judge.digits)[0]) == pytest.approx(one_by_one[0], abs=1e-6)
+
+
+def test_missing_judge_weights_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from worldr1.rewards.meta import QwenJudge
+
+    monkeypatch.setenv("WORLDR1_MODELS", str(tmp_path))
+    with pytest.raises(UserError, match="model Qwen/Qwen3-VL-4B-Instruct not found locally"):
+        QwenJudge("qwen3-vl-4b", torch.device("cpu"))
