@@ -156,7 +156,13 @@ class RewardWeights(Group):
 class Reward(Group):
     weights: RewardWeights
     recon_metric: Literal["lpips", "ssim"]
+    #: mean absolute change between consecutive frames (in [0, 1]) below which a moving prompt's
+    #: video loses its 3D terms in proportion
     motion_floor: NonNegFloat
+    #: the s_meta judge: off, tiny (random Qwen3-VL for tests), qwen3-vl-4b, a repo id or a folder
+    judge: str = Field(min_length=1)
+    #: the r_gen model: sharpness (a documented stand-in; HPSv2.1 is not wired in yet)
+    quality: Literal["sharpness"]
 
 
 class Ema(Group):

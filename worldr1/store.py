@@ -67,6 +67,9 @@ class Paths:
     def samples(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name, "rollout", "samples.parquet")
 
+    def rewards_report(self, round_name: str) -> str:
+        return self._join("reports", "rounds", f"{round_name}-rewards.json")
+
     def policy_dir(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name, "policy")
 
@@ -277,6 +280,40 @@ RECON = TableSchema(
         ]
     ),
     stage="reconstruct@<round>",
+)
+
+
+def _optional_floats(*names: str) -> list[pa.Field]:
+    return [pa.field(n, pa.float64()) for n in names]
+
+
+REWARDS = TableSchema(
+    name="rewards",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("round", pa.string(), nullable=False),
+            pa.field("phase", pa.string(), nullable=False),
+            pa.field("prompt_id", pa.string(), nullable=False),
+            pa.field("prompt", pa.string(), nullable=False),
+            pa.field("camera", pa.list_(pa.string()), nullable=False),
+            pa.field("group_index", pa.int32(), nullable=False),
+            # The terms, each in [0, 1], null when not computed (see status / s_traj_reason).
+            *_optional_floats("s_recon", "s_traj", "s_meta", "r_gen"),
+            pa.field("s_traj_reason", pa.string()),
+            # Raw metrics behind them.
+            *_optional_floats("psnr", "ssim", "lpips", "traj_translation", "traj_rotation", "motion", "motion_factor"),
+            # The weight each term got in this sample's reward (0: off in this phase, or missing).
+            *_optional_floats("w_s_recon", "w_s_traj", "w_s_meta", "w_r_gen"),
+            *_optional_floats("reward", "group_mean", "group_std"),
+            pa.field("group_valid", pa.int32()),
+            pa.field("advantage", pa.float64()),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("error", pa.string()),
+        ]
+    ),
+    stage="score@<round>",
 )
 
 

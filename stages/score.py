@@ -1,0 +1,42 @@
+"""Stage `score@rK`: rollout + recon -> data/rounds/rK/rewards.parquet and reports/rounds/rK-rewards.json."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from worldr1 import config, store
+from worldr1.cli import err, progress_bar, round_item, stage
+from worldr1.rewards import load_judge
+from worldr1.rewards.quality import load_quality
+from worldr1.rewards.report import round_summary
+from worldr1.rewards.score import Scorer
+
+PARAMS = ["reward", "camera", "grpo.adv_clip"]
+
+
+def main() -> None:
+    params = config.load()
+    round_name, item = round_item(params, sys.argv[1:])
+    paths = store.Paths()
+    samples = store.read_table(paths.samples(round_name), store.SAMPLES)
+    recon = store.read_table(paths.recon_dir(round_name) + "/recon.parquet", store.RECON) \
+        if item.phase == "3d" else None
+    judge = load_judge(params.reward.judge) if item.phase == "3d" else None
+    scorer = Scorer(params, judge, load_quality(params.reward.quality))
+    models = {"judge": getattr(judge, "name", "off"), "quality": scorer.quality.name,
+              "recon_metric": params.reward.recon_metric}
+    provenance = store.Provenance(config.params_hash(params, [*PARAMS, f"rounds.{round_name}"]),
+                                  store.code_version(), models)
+    with progress_bar(f"score@{round_name}") as tick:
+        rows = scorer.score_round(samples, recon, item.phase, Path(paths.rollout_dir(round_name)),
+                                  Path(paths.recon_dir(round_name)), tick)
+    summary = round_summary(rows)
+    store.write_table(paths.rewards(round_name), rows, store.REWARDS, provenance)
+    store.write_json(paths.rewards_report(round_name), {**summary, "code": store.git_version()})
+    err.print(f"score@{round_name}: reward mean {summary['reward_mean']}, {summary['failed']} failed of "
+              f"{summary['samples']}", highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":
+    stage(main)

@@ -1,0 +1,95 @@
+"""Reward combination, the quality stand-in, and the score stage end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import run
+from test_rollout import SMALL_PARAMS, edit
+from worldr1 import config, store
+from worldr1.errors import UserError
+from worldr1.rewards import load_judge
+from worldr1.rewards.combine import combine
+from worldr1.rewards.quality import Sharpness, load_quality
+
+
+def weights(params_dict: dict[str, Any], **w: float) -> config.RewardWeights:
+    params_dict["reward"]["weights"].update(w)
+    return config.validate(params_dict).reward.weights
+
+
+def test_combine_weights_phase_and_motion(params_dict: dict[str, Any]) -> None:
+    w = weights(params_dict, s_recon=1.0, s_traj=2.0, s_meta=0.5, r_gen=1.0)
+    terms = {"s_recon": 0.8, "s_traj": 0.5, "s_meta": 0.4, "r_gen": 0.3}
+    assert combine(terms, w, "3d", 1.0).reward == pytest.approx(0.8 + 1.0 + 0.2 + 0.3)
+    assert combine(terms, w, "3d", 0.5).reward == pytest.approx(0.4 + 0.5 + 0.2 + 0.3)  # motion guard
+    dynamic = combine(terms, w, "dynamic", 1.0)
+    assert dynamic.reward == pytest.approx(0.3)
+    assert dynamic.weights == {"s_recon": 0.0, "s_traj": 0.0, "s_meta": 0.0, "r_gen": 1.0}
+    missing = combine({**terms, "s_traj": None, "s_meta": float("nan")}, w, "3d", 1.0)
+    assert missing.reward == pytest.approx(0.8 + 0.3) and missing.weights["s_traj"] == 0.0
+    assert combine(dict.fromkeys(terms), w, "3d", 1.0).reward is None
+
+
+def test_sharpness_prefers_sharp_frames() -> None:
+    rng = np.random.default_rng(0)
+    sharp = (rng.random((3, 32, 32, 3)) * 255).astype(np.uint8)
+    blurred = ((sharp.astype(float) + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 2, 1)) / 4)
+    flat = np.full_like(sharp, 128)
+    q = Sharpness()
+    assert q.score(sharp, "") > q.score(blurred.astype(np.uint8), "") > q.score(flat, "") == 0.0
+    with pytest.raises(UserError, match="unknown reward.quality"):
+        load_quality("hps")
+
+
+def test_unknown_judge_is_a_user_error() -> None:
+    assert load_judge("off") is None
+    with pytest.raises(UserError, match="unknown reward.judge 'gpt'"):
+        load_judge("gpt")
+
+
+def test_dvc_repro_score(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    first = run(["dvc", "repro", "score@r000"], project)
+    assert "Running stage 'score@r000'" in first.stdout
+    table = pq.read_table(project / "data/rounds/r000/rewards.parquet")
+    assert table.schema.names == store.REWARDS.schema.names and table.num_rows == 4
+    meta = store.read_metadata_of(table)
+    assert json.loads(meta["models"])["judge"] == "qwen3-vl (tiny random)"
+    rows = table.to_pylist()
+    for r in rows:
+        if r["status"] == "ok":
+            assert r["reward"] is not None and 0 <= r["r_gen"] <= 1 and r["s_recon"] is not None
+            assert r["w_r_gen"] == 1.0 and r["phase"] == "3d"
+        else:
+            assert r["error"] and r["advantage"] is None
+    by_group: dict[str, list[float]] = {}
+    for r in rows:
+        if r["advantage"] is not None:
+            by_group.setdefault(r["prompt_id"], []).append(r["advantage"])
+    assert by_group and all(abs(sum(v)) < 1e-6 for v in by_group.values())
+    report = json.loads((project / "reports/rounds/r000-rewards.json").read_text())
+    assert report["samples"] == 4 and set(report) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
+    assert "Running stage" not in run(["dvc", "repro", "score@r000"], project).stdout
+
+
+def test_missing_render_marks_the_row_and_the_stage_completes(project: Path) -> None:
+    edit(project, SMALL_PARAMS)
+    run(["dvc", "repro", "reconstruct@r000"], project)
+    recon = pq.read_table(project / "data/rounds/r000/recon/recon.parquet").to_pylist()
+    victim = next(r for r in recon if r["status"] == "ok")
+    (project / "data/rounds/r000/recon" / victim["renders"] / "input.mp4").unlink()
+    proc = run([sys.executable, "stages/score.py", "r000"], project)
+    assert "failed" in proc.stderr
+    rows = {r["sample_id"]: r for r in pq.read_table(project / "data/rounds/r000/rewards.parquet").to_pylist()}
+    assert rows[victim["sample_id"]]["status"] == "failed"
+    assert "render files unreadable" in rows[victim["sample_id"]]["error"]
+    assert math.isfinite(sum(r["reward"] for r in rows.values() if r["status"] == "ok"))

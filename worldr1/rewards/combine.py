@@ -1,0 +1,39 @@
+"""The reward of a sample: a weighted sum of its valid terms, with the phase and the motion guard applied."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from worldr1.config import Phase, RewardWeights
+
+TERMS = ("s_recon", "s_traj", "s_meta", "r_gen")
+THREE_D = ("s_recon", "s_traj", "s_meta")
+
+
+@dataclass(frozen=True)
+class Combined:
+    reward: float | None
+    weights: dict[str, float]  # the weight each term actually got (0 when off or missing)
+
+
+def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase, motion_factor: float) -> Combined:
+    """`R = sum_i w_i * term_i` over the terms that have a value.
+
+    In a dynamic round the 3D terms are off (World-R1 trains those rounds on quality alone). The
+    motion factor scales `s_recon` and `s_traj`: a frozen video under a moving prompt cannot win them.
+    """
+    used: dict[str, float] = {}
+    total, any_valid = 0.0, False
+    for name in TERMS:
+        value = terms.get(name)
+        w = 0.0 if (phase == "dynamic" and name in THREE_D) else float(getattr(weights, name))
+        if value is None or not math.isfinite(value) or w == 0.0:
+            used[name] = 0.0
+            continue
+        if name in ("s_recon", "s_traj"):
+            value *= motion_factor
+        used[name] = w
+        total += w * value
+        any_valid = True
+    return Combined(total if any_valid else None, used)
