@@ -232,3 +232,77 @@ def sample_video(
     write_mp4(out, policy.decode(traj.final)[0].cpu().numpy(), ro.fps)
     what = f"policy {policy.name}" + (f" + {adapter}" if adapter else "")
     err.print(f"wrote {out} ({ro.frames} frames, {ro.height}x{ro.width}, {what})", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _term_table(title: str, groups: dict, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("n", justify="right")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, stats in groups.items():
+        table.add_row(name, str(max(s.n for s in stats.values())), *[_fmt(stats[c].mean) for c in columns])
+    return table
+
+
+@app.command()
+def audit(
+    paths: Annotated[list[str], typer.Argument(help="rewards.parquet files, globs or fsspec URLs")],
+    compare: Annotated[bool, typer.Option("--compare", help="compare the first file (A) with the second (B)")] = False,
+    top: Annotated[int, typer.Option(min=0, help="best and worst samples to list")] = 5,
+) -> None:
+    """Why did samples score what they scored? Offline summaries of reward artifacts."""
+    from worldr1 import audit as au
+
+    columns = ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "motion")
+    if compare:
+        files = au.expand(paths)
+        if len(files) != 2:
+            raise UserError(f"--compare needs exactly two files, got {len(files)}", "worldr1 audit --compare A B")
+        a, b = (au.per_term(au.ok_rows(au.load([f]))) for f in files)
+        table = Table(title=f"A = {files[0]}\nB = {files[1]}")
+        for col in ("term", "A", "B", "B - A"):
+            table.add_column(col, justify="right")
+        for c in au.COLUMNS:
+            delta = None if a[c].mean is None or b[c].mean is None else b[c].mean - a[c].mean
+            table.add_row(c, _fmt(a[c].mean), _fmt(b[c].mean), _fmt(delta))
+        out.print(table)
+        return
+    data = au.load(paths)
+    rows = au.ok_rows(data)
+    failed = [r for r in data.to_pylist() if r["status"] != "ok"]
+    summary = Table(title=f"{data.num_rows} samples, {len(failed)} failed")
+    for col in ("term", "n", "mean", "std", "min", "max"):
+        summary.add_column(col, justify="right")
+    for c, s in au.per_term(rows).items():
+        summary.add_row(c, str(s.n), _fmt(s.mean), _fmt(s.std), _fmt(s.lo), _fmt(s.hi))
+    out.print(summary)
+    out.print(_term_table("by camera move", au.by_key(rows, lambda r: r["camera"] or ["(none)"]), columns))
+    out.print(_term_table("by phase", au.by_key(rows, lambda r: [r["phase"]]), columns))
+    out.print(_term_table("by round", au.by_key(rows, lambda r: [r["round"]]), columns))
+    best, worst = au.ranked(rows, top)
+    for title, chosen in (("best", best), ("worst", worst)):
+        if not chosen:
+            continue
+        t = Table(title=f"{title} {len(chosen)}")
+        for col in ("sample_id", *columns, "prompt"):
+            t.add_column(col, overflow="ellipsis", no_wrap=col == "prompt", max_width=48 if col == "prompt" else None)
+        for r in chosen:
+            t.add_row(r["sample_id"], *[_fmt(r[c]) for c in columns], r["prompt"])
+        out.print(t)
+    if failed:
+        reasons = Counter(str(r["error"]).split(":")[0] for r in failed)
+        t = Table(title="failures")
+        t.add_column("reason")
+        t.add_column("count", justify="right")
+        for reason, n in reasons.most_common():
+            t.add_row(reason, str(n))
+        out.print(t)

@@ -1,0 +1,65 @@
+"""Offline audit of rewards files: summaries, comparison, and clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import BIN, ROOT, run
+from worldr1 import audit, store
+from worldr1.errors import UserError
+
+WORLDR1 = str(BIN / "worldr1")
+
+
+def rewards_file(path: Path, rewards: list[float | None], round_name: str = "r000") -> Path:
+    rows = []
+    for i, r in enumerate(rewards):
+        row = {name: None for name in store.REWARDS.schema.names}
+        row.update(sample_id=f"{round_name}-p{i // 2}-{i % 2:03d}", round=round_name, phase="3d", prompt_id=f"p{i // 2}",
+                   prompt=f"Camera orbit left. Scene {i}.", camera=["orbit_left"] if i % 3 else [], group_index=i % 2,
+                   status="ok" if r is not None else "failed", error=None if r is not None else "reconstruction failed: x",
+                   reward=r, s_recon=None if r is None else r / 2, s_traj=None if r is None else r / 4)
+        rows.append(row)
+    store.write_table(str(path), pa.Table.from_pylist(rows, schema=store.REWARDS.schema), store.REWARDS,
+                      store.Provenance("h", "0.1.0", {}))
+    return path
+
+
+def test_load_stats_and_ranking(tmp_path: Path) -> None:
+    rewards_file(tmp_path / "a.parquet", [1.0, 2.0, None, 3.0])
+    table = audit.load([str(tmp_path / "*.parquet")])
+    rows = audit.ok_rows(table)
+    assert len(rows) == 3
+    stats = audit.per_term(rows)
+    assert stats["reward"].mean == pytest.approx(2.0) and stats["reward"].hi == 3.0 and stats["s_recon"].n == 3
+    best, worst = audit.ranked(rows, 1)
+    assert best[0]["reward"] == 3.0 and worst[0]["reward"] == 1.0
+    groups = audit.by_key(rows, lambda r: r["camera"] or ["(none)"])
+    assert set(groups) == {"orbit_left", "(none)"}
+
+
+def test_bad_files_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no file matches"):
+        audit.load([str(tmp_path / "*.parquet")])
+    old = tmp_path / "old.parquet"
+    pq.write_table(pa.table({"sample_id": ["x"]}), old)
+    with pytest.raises(UserError, match=r"holds table \? v\?, this code reads rewards v1"):
+        audit.load([str(old)])
+    (tmp_path / "junk.parquet").write_bytes(b"junk")
+    with pytest.raises(UserError, match="not a readable Parquet file"):
+        audit.load([str(tmp_path / "junk.parquet")])
+
+
+def test_audit_cli(tmp_path: Path) -> None:
+    a = rewards_file(tmp_path / "a.parquet", [1.0, 2.0, None, 3.0])
+    b = rewards_file(tmp_path / "b.parquet", [2.0, 3.0, 4.0, 5.0], "r001")
+    shown = run([WORLDR1, "audit", str(a), str(b), "--top", "2"], ROOT).stdout
+    assert "8 samples, 1 failed" in shown and "by camera move" in shown and "reconstruction failed" in shown
+    compared = run([WORLDR1, "audit", "--compare", str(a), str(b)], ROOT).stdout
+    assert "1.500" in compared  # B - A of the mean reward: 3.5 - 2.0
+    bad = run([WORLDR1, "audit", str(tmp_path / "missing.parquet")], ROOT, check=False)
+    assert bad.returncode == 2 and "missing.parquet not found" in bad.stderr
