@@ -310,9 +310,9 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def section(params: Params, key: str) -> Any:
-    """The value at a dotted key path, as plain data (what DVC sees for that key)."""
-    value: Any = params.model_dump(mode="json")
+def section(data: dict[str, Any], key: str) -> Any:
+    """The value at a dotted key path of dumped params (what DVC sees for that key)."""
+    value: Any = data
     for part in key.split("."):
         value = value[part]
     return value
@@ -320,6 +320,7 @@ def section(params: Params, key: str) -> Any:
 
 def params_hash(params: Params, keys: list[str]) -> str:
     """Hash of exactly the params keys a stage declares in dvc.yaml, so it changes when DVC reruns it."""
-    chosen = {k: section(params, k) for k in sorted(keys)}
+    data = params.model_dump(mode="json")
+    chosen = {k: section(data, k) for k in sorted(keys)}
     blob = json.dumps(chosen, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -29,12 +29,13 @@ def new_rounds(params: Params, count: int) -> list[tuple[str, str, Phase]]:
     names = list(params.rounds)
     first = int(names[-1][1:]) + 1 if names else 0  # after the last round, even if numbers were skipped
     out: list[tuple[str, str, Phase]] = []
+    prev = names[-1] if names else "base"
     for index in range(first, first + count):
         if index > 999:
             raise UserError(f"round r{index} would need four digits", "rounds go up to r999; start a new project for more")
         name = f"r{index:03d}"
-        prev = (out[-1][0] if out else names[-1]) if (out or names) else "base"
         out.append((name, prev, phase_of(index, params)))
+        prev = name
     return out
 
 

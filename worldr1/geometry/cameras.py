@@ -36,9 +36,6 @@ class Cameras:
     def resized(self, height: int, width: int) -> Cameras:
         return Cameras(self.w2c, resize_intrinsics(self.K, (self.height, self.width), (height, width)), height, width)
 
-    def subset(self, index: np.ndarray | list[int]) -> Cameras:
-        return Cameras(self.w2c[index], self.K[index], self.height, self.width)
-
     def path_length(self) -> float:
         """Sum of the distances between consecutive camera centres."""
         return float(np.linalg.norm(np.diff(self.centres, axis=0), axis=1).sum()) if len(self) > 1 else 0.0

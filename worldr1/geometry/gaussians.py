@@ -42,9 +42,6 @@ class Gaussians:
     def to(self, device: torch.device | str) -> Gaussians:
         return replace(self, **{k: None if v is None else v.to(device) for k, v in self._tensors().items()})
 
-    def select(self, mask: torch.Tensor) -> Gaussians:
-        return replace(self, **{k: None if v is None else v[mask] for k, v in self._tensors().items()})
-
     def _tensors(self) -> dict[str, torch.Tensor | None]:
         return {k: getattr(self, k) for k in ("means", "scales", "quats", "opacities", "colors", "sh")}
 

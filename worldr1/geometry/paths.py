@@ -69,14 +69,6 @@ def interpolation_path(cams: Cameras, count: int) -> Cameras:
     return Cameras(np.stack(w2c), np.stack(K), cams.height, cams.width)
 
 
-def scene_scale(cams: Cameras, depth_hint: float | None = None) -> float:
-    """A length for novel-view offsets: the camera path's extent, or a fraction of the scene depth."""
-    extent = float(np.linalg.norm(cams.centres.max(0) - cams.centres.min(0)))
-    if depth_hint:
-        extent = max(extent, 0.1 * depth_hint)
-    return extent if extent > 1e-9 else 1.0
-
-
 def wander_path(cams: Cameras, count: int, radius: float) -> Cameras:
     """A small ellipse of camera centres around the middle camera, keeping its orientation."""
     mid = len(cams) // 2

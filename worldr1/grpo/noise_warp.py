@@ -47,7 +47,10 @@ def homographies(moves: Sequence[Primitive], latent_frames: int, height: int, wi
 
 def warp_noise(noise: torch.Tensor, moves: Sequence[Primitive], scale: MotionScale,
                weight: float = WARP_WEIGHT) -> torch.Tensor:
-    """Camera-aware version of one sample's i.i.d. noise `[C, T, H, W]` (same shape, N(0, 1) elements)."""
+    """Camera-aware version of i.i.d. noise `[..., C, T, H, W]` (same shape, N(0, 1) elements); leading
+    dimensions (a prompt's group) share the one warp of the prompt's path."""
+    shape = noise.shape
+    noise = noise.reshape(-1, *shape[-3:])
     _, t, h, w = noise.shape
     hs = homographies(moves, t, h, w, scale)
     v, u = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
@@ -66,4 +69,4 @@ def warp_noise(noise: torch.Tensor, moves: Sequence[Primitive], scale: MotionSca
         frame = out[:, k].reshape(noise.shape[0], -1)
         frame[:, idx] = weight * gathered + mix * frame[:, idx]
         out[:, k] = frame.reshape(noise.shape[0], h, w)
-    return out
+    return out.reshape(shape)

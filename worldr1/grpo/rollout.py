@@ -78,7 +78,7 @@ def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase,
         initial = None
         if ro.camera_init:
             moves = [Primitive(m) for m in prompt.camera]
-            initial = torch.stack([warp_noise(torch.randn(shape, generator=g), moves, scale) for g in generators])
+            initial = warp_noise(torch.stack([torch.randn(shape, generator=g) for g in generators]), moves, scale)
         traj = sample(policy, cond, uncond, generators, shape, schedule, ro.cfg, ro.sde, steps, dtype, initial)
         for j, seed in enumerate(seeds):
             rows.append(_write_sample(policy, traj, j, schedule, params, round_name, phase, prompt, seed, out))

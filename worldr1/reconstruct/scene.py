@@ -68,7 +68,7 @@ def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float
     if recon.gaussians is not None:
         return SceneGaussians(recon.gaussians, used, fraction)
     h, w = recon.process_hw
-    K = torch.from_numpy(Cameras(recon.extrinsics, recon.intrinsics, *recon.frame_hw).resized(h, w).K).float()
+    K = torch.from_numpy(recon.cameras.resized(h, w).K).float()
     mask = confident[used]
     # Thin the pixel grid until the scene fits the Gaussian budget; bigger footprints keep it closed.
     stride = max(1, math.ceil(math.sqrt(float(mask.sum()) / max_gaussians)))

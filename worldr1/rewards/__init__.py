@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from worldr1.errors import UserError
 
 
@@ -11,9 +13,6 @@ def load_judge(name: str):  # noqa: ANN201
         return None
     from worldr1.rewards.meta import PRESETS, QwenJudge
 
-    if name != "tiny" and name not in PRESETS and "/" not in name:
-        from pathlib import Path
-
-        if not Path(name).exists():
-            raise UserError(f"unknown reward.judge {name!r}", f"use off, tiny, {', '.join(PRESETS)}, a repo id or a folder")
+    if name != "tiny" and name not in PRESETS and "/" not in name and not Path(name).exists():
+        raise UserError(f"unknown reward.judge {name!r}", f"use off, tiny, {', '.join(PRESETS)}, a repo id or a folder")
     return QwenJudge(name)

@@ -28,9 +28,6 @@ from worldr1.rewards.recon import lpips_model, motion, motion_factor, require_lp
 from worldr1.rewards.traj import s_traj
 from worldr1.video import read_mp4
 
-STATIC = {Primitive.FIXED.value}
-
-
 def _empty_row(sample: dict, phase: Phase) -> dict[str, object]:
     row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
                                                      "group_index")}
@@ -79,10 +76,10 @@ class Scorer:
             frames = read_mp4(rollout_dir / sample["video"])
             row["r_gen"] = self.quality.score(frames, sample["prompt"])
             amount = motion(frames)
-            moves = [m for m in sample["camera"]]
+            moves = list(sample["camera"])
             row["motion"] = amount
             row["motion_factor"] = motion_factor(amount, self.params.reward.motion_floor,
-                                                 wants_motion=bool(moves) and set(moves) - STATIC != set())
+                                                 wants_motion=any(m != Primitive.FIXED for m in moves))
             if phase == "dynamic":
                 return row, None  # quality only: the 3D terms are off in dynamic rounds
             if recon is None:
