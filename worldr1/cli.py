@@ -258,11 +258,17 @@ def audit(
     paths: Annotated[list[str], typer.Argument(help="rewards.parquet files, globs or fsspec URLs")],
     compare: Annotated[bool, typer.Option("--compare", help="compare the first file (A) with the second (B)")] = False,
     top: Annotated[int, typer.Option(min=0, help="best and worst samples to list")] = 5,
+    html: Annotated[str | None, typer.Option("--html", metavar="OUT",
+                                             help="also write a self-contained HTML report (statistics, histograms, "
+                                                  "sample cards with their videos and renders) to OUT")] = None,
+    cards: Annotated[int, typer.Option(min=0, help="--html: best, worst and failed samples (each) shown as cards")] = 4,
 ) -> None:
     """Why did samples score what they scored? Offline summaries of reward artifacts."""
     from worldr1 import audit as au
 
     columns = ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "motion")
+    if compare and html is not None:
+        raise UserError("--html reports files, not a --compare", "drop --compare, or run the two separately")
     if compare:
         files = au.expand(paths)
         if len(files) != 2:
@@ -306,3 +312,10 @@ def audit(
         for reason, n in reasons.most_common():
             t.add_row(reason, str(n))
         out.print(t)
+    if html is not None:
+        from worldr1.audit.html import write_html
+
+        written = write_html(paths, html, cards=cards)
+        missing = f", {written.missing_media} media not embedded (the cards say why)" if written.missing_media else ""
+        err.print(f"wrote {written.path} ({written.cards} cards, {written.size / 1e6:.1f} MB{missing})",
+                  highlight=False, soft_wrap=True)
