@@ -56,31 +56,6 @@ def test_unknown_judge_is_a_user_error() -> None:
         load_judge("gpt")
 
 
-def test_dvc_repro_score(project: Path) -> None:
-    edit(project, SMALL_PARAMS)
-    first = run(["dvc", "repro", "score@r000"], project)
-    assert "Running stage 'score@r000'" in first.stdout
-    table = pq.read_table(project / "data/rounds/r000/rewards.parquet")
-    assert table.schema.names == store.REWARDS.schema.names and table.num_rows == 4
-    meta = store.read_metadata_of(table)
-    assert json.loads(meta["models"])["judge"] == "qwen3-vl (tiny random)"
-    rows = table.to_pylist()
-    for r in rows:
-        if r["status"] == "ok":
-            assert r["reward"] is not None and 0 <= r["r_gen"] <= 1 and r["s_recon"] is not None
-            assert r["w_r_gen"] == 1.0 and r["phase"] == "3d"
-        else:
-            assert r["error"] and r["advantage"] is None
-    by_group: dict[str, list[float]] = {}
-    for r in rows:
-        if r["advantage"] is not None:
-            by_group.setdefault(r["prompt_id"], []).append(r["advantage"])
-    assert by_group and all(abs(sum(v)) < 1e-6 for v in by_group.values())
-    report = json.loads((project / "reports/rounds/r000-rewards.json").read_text())
-    assert report["samples"] == 4 and set(report) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
-    assert "Running stage" not in run(["dvc", "repro", "score@r000"], project).stdout
-
-
 def test_missing_render_marks_the_row_and_the_stage_completes(project: Path) -> None:
     edit(project, SMALL_PARAMS)
     run(["dvc", "repro", "reconstruct@r000"], project)

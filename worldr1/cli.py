@@ -235,6 +235,68 @@ def sample_video(
 
 
 # ---------------------------------------------------------------------------------------------
+# score
+
+
+@app.command("score")
+def score_videos(
+    videos: Annotated[list[Path], typer.Argument(help="video files (mp4 or anything ffmpeg reads)")],
+    prompt: Annotated[str, typer.Option("--prompt", help="the videos' prompt, camera sentence first")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="a rewards .parquet to write (worldr1 audit reads it)")
+                        ] = None,
+    max_frames: Annotated[int, typer.Option("--max-frames", min=2, help="longer videos are subsampled evenly to this")
+                          ] = 49,
+    keep: Annotated[Path | None, typer.Option("--keep", help="a new folder to keep geometry and renders in, as a round")
+                    ] = None,
+    params: ParamsOpt = Path(config.PARAMS_FILE),
+) -> None:
+    """3D-consistency reward of any videos, with the reconstruct and score stages' code and params."""
+    import tempfile
+
+    from rich.markup import escape
+
+    from worldr1.score_video import VideoScorer, check_prompt, read_video
+
+    if out_file is not None and (out_file.suffix.lower() != ".parquet" or out_file.is_dir()):
+        raise UserError(f"--out {out_file} is not a .parquet file path", "name the output file something.parquet")
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise UserError(f"--keep {keep} exists and is not an empty folder", "pass a new folder: it is written whole")
+    parse = check_prompt(prompt)
+    p = config.load(params)
+    clips = [read_video(v, max_frames) for v in videos]
+    scorer = VideoScorer(p)
+    with contextlib.ExitStack() as stack:
+        work = (stack.enter_context(store.atomic_dir(keep)) if keep
+                else Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        with progress_bar("score") as tick:
+            scored = scorer.score(clips, prompt, work, tick)
+        if keep:
+            scorer.keep(scored, clips, work)
+    if out_file is not None:
+        store.write_table(str(out_file), scored.rewards, store.REWARDS, scorer.provenance)
+    camera = " > ".join(m.value for m in parse.primitives) or f"none ({parse.reason})"
+    table = Table(title=f"phase 3d, camera: {escape(camera)}")
+    table.add_column("term")
+    rows = scored.rewards.to_pylist()
+    for r in rows:
+        table.add_column(escape(r["sample_id"]), justify="right", overflow="fold")
+    table.add_row("file", *[escape(str(c.path)) for c in clips])
+    table.add_row("frames", *[f"{len(c.frames)} of {c.total_frames}" for c in clips])
+    table.add_row("size, fps", *[f"{c.frames.shape[2]}x{c.frames.shape[1]}, {c.fps:.3g}" for c in clips])
+    table.add_row("status", *["ok" if r["status"] == "ok" else f"[red]{escape(r['status'])}[/]" for r in rows])
+    for term in ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "psnr", "ssim", "lpips", "motion", "motion_factor"):
+        table.add_row(term, *["-" if r[term] is None else f"{r[term]:.3f}" for r in rows])
+    for note in ("s_traj_reason", "error"):
+        if any(r[note] for r in rows):
+            table.add_row(note, *[escape(r[note] or "") for r in rows])
+    out.print(table)
+    wrote = [f"rewards to {out_file}"] if out_file is not None else []
+    wrote += [f"the round folder {keep}"] if keep else []
+    if wrote:
+        err.print(f"wrote {' and '.join(wrote)}", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # audit
 
 

@@ -43,12 +43,7 @@ def reconstruct_round(reconstructor: Reconstructor, samples: pa.Table, rollout_d
 
 def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: Path, out: Path, cfg: Reconstruct,
                        fps: int, device: torch.device) -> dict[str, object]:
-    sid = sample["sample_id"]
-    row: dict[str, object] = {
-        "sample_id": sid, "round": sample["round"], "status": "ok", "error": None, "frames": None, "geometry": None,
-        "renders": None, "n_gaussians": None, "gaussian_frames": None, "confident_fraction": None,
-        "path_length": None, "meta_index": None, "seconds": None,
-    }
+    """One rollout sample: its video read from the rollout directory, then `reconstruct_frames`."""
     start = time.perf_counter()
     try:
         if sample["status"] != "ok" or not sample["video"]:
@@ -57,6 +52,30 @@ def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: 
             frames = read_mp4(rollout_dir / sample["video"])
         except Exception as exc:  # noqa: BLE001 - ffmpeg's many ways of refusing a file
             raise ReconstructionFailed(f"unreadable video {sample['video']}: {str(exc).splitlines()[0][:200]}") from None
+    except ReconstructionFailed as exc:
+        row = empty_row(sample["sample_id"], sample["round"])
+        row.update(status="failed", error=str(exc), seconds=time.perf_counter() - start)
+        return row
+    return reconstruct_frames(reconstructor, frames, sample["sample_id"], sample["round"], out, cfg, fps, device, start)
+
+
+def empty_row(sid: str, round_name: str) -> dict[str, object]:
+    """A recon row (store.RECON) before anything is known."""
+    return {
+        "sample_id": sid, "round": round_name, "status": "ok", "error": None, "frames": None, "geometry": None,
+        "renders": None, "n_gaussians": None, "gaussian_frames": None, "confident_fraction": None,
+        "path_length": None, "meta_index": None, "seconds": None,
+    }
+
+
+def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: str, round_name: str, out: Path,
+                       cfg: Reconstruct, fps: float, device: torch.device, start: float | None = None
+                       ) -> dict[str, object]:
+    """Reconstruct one video's uint8 `[F, H, W, 3]` frames and write its geometry and renders under `out`
+    (the recon directory layout above); returns its recon row, `failed` with the reason when it cannot be."""
+    row = empty_row(sid, round_name)
+    start = time.perf_counter() if start is None else start
+    try:
         row["frames"] = int(frames.shape[0]) if frames.ndim == 4 else 0
         check_frames(frames)
         recon = reconstructor.reconstruct(frames)

@@ -4,12 +4,17 @@ Each term is kept as its own column with the raw metrics behind it, so a person 
 why a sample scored what it did. A sample that cannot be scored (failed rollout, failed
 reconstruction in a 3D round, a missing render, a non-finite metric) is a `failed` row with its
 reason and no advantage: it never gets a reward by accident.
+
+`Scorer.score_one` scores one video given loaders for its frames and its reconstruction; the stage
+(`score_round`) and `worldr1 score` (worldr1/score_video.py, videos from outside the pipeline) both
+go through it and `finish`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,11 @@ from worldr1.rewards.recon import lpips_model, motion, motion_factor, require_lp
 from worldr1.rewards.traj import s_traj
 from worldr1.video import read_mp4
 
-def _empty_row(sample: dict, phase: Phase) -> dict[str, object]:
+#: s_traj_reason of a sample whose prompt gave no camera moves
+NO_CAMERA = "no camera sentence in the prompt"
+
+def empty_row(sample: dict, phase: Phase) -> dict[str, object]:
+    """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
     row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
                                                      "group_index")}
     row["phase"] = phase
@@ -40,6 +49,38 @@ def _empty_row(sample: dict, phase: Phase) -> dict[str, object]:
     row["group_valid"] = None
     row["status"] = "ok"
     return row
+
+
+@dataclass(frozen=True)
+class ReconViews:
+    """What the 3D terms read of one reconstruction."""
+
+    inputs: np.ndarray            # uint8 [F, H, W, 3]: the scene rendered at every input camera
+    meta: np.ndarray              # uint8 [H, W, 3]: the render at the meta view, for the judge
+    w2c: np.ndarray               # [F, 4, 4]: the reconstructed cameras
+    gaussian_frames: list[int]    # the frames that built the scene (the others are held out)
+
+
+def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
+    """A recon row's renders and cameras, read from its recon directory (the reconstruct stage's layout).
+
+    A missing or failed reconstruction, or render files that cannot be read, raise
+    `ReconstructionFailed` with the reason the rewards row gets.
+    """
+    if recon is None:
+        raise ReconstructionFailed("no reconstruction row for this sample")
+    if recon["status"] != "ok":
+        raise ReconstructionFailed(f"reconstruction failed: {recon['error']}")
+    assert recon_dir is not None
+    renders = recon_dir / recon["renders"]
+    try:
+        inputs = read_mp4(renders / "input.mp4")
+        meta = np.asarray(Image.open(renders / "meta.png").convert("RGB"))
+        with safe_open(str(recon_dir / recon["geometry"]), "pt") as f:
+            w2c = f.get_tensor("extrinsics").numpy()
+    except Exception as exc:  # noqa: BLE001 - a missing or broken render file
+        raise ReconstructionFailed(f"render files unreadable: {str(exc).splitlines()[0][:200]}") from None
+    return ReconViews(inputs, meta, w2c, list(recon["gaussian_frames"] or []))
 
 
 class Scorer:
@@ -63,55 +104,66 @@ class Scorer:
             metas.append(meta)
             if progress:
                 progress(n + 1, len(listed))
-        self._judge(rows, metas, phase)
-        self._reward(rows, phase)
+        self.finish(rows, metas, phase, groups=True)
         return pa.Table.from_pylist(rows)
 
     def score_sample(self, sample: dict, recon: dict | None, phase: Phase, rollout_dir: Path,
                      recon_dir: Path | None) -> tuple[dict[str, object], np.ndarray | None]:
-        row = _empty_row(sample, phase)
-        try:
+        """One rollout sample of a round: its video from the rollout directory, its renders from the recon directory."""
+
+        def frames() -> np.ndarray:
             if sample["status"] != "ok":
                 raise ReconstructionFailed(f"rollout failed: {sample['error']}")
-            frames = read_mp4(rollout_dir / sample["video"])
-            row["r_gen"] = self.quality.score(frames, sample["prompt"])
-            amount = motion(frames)
-            moves = list(sample["camera"])
+            return read_mp4(rollout_dir / sample["video"])
+
+        return self.score_one(empty_row(sample, phase), frames, lambda: load_views(recon, recon_dir))
+
+    def score_one(self, row: dict[str, object], frames: Callable[[], np.ndarray], views: Callable[[], ReconViews],
+                  no_camera_reason: str = NO_CAMERA) -> tuple[dict[str, object], np.ndarray | None]:
+        """Fill one video's terms into `row` (from `empty_row`, which holds its prompt, camera moves and phase).
+
+        `frames` and `views` load the video and its reconstruction; each is called once, in this order
+        (`views` only in a 3D phase), and whatever either raises for a sample that cannot be scored
+        makes the row `failed` with the reason, keeping the terms computed before it. Returns the row
+        and the meta view for the judge (None when the row failed or has no 3D terms); the judge and
+        the reward come after, over all rows at once (`finish`). A row without camera moves gets a null
+        s_traj and `no_camera_reason`.
+        """
+        try:
+            video = frames()
+            row["r_gen"] = self.quality.score(video, str(row["prompt"]))
+            amount = motion(video)
+            moves = list(row["camera"])
             row["motion"] = amount
             row["motion_factor"] = motion_factor(amount, self.params.reward.motion_floor,
                                                  wants_motion=any(m != Primitive.FIXED for m in moves))
-            if phase == "dynamic":
+            if row["phase"] == "dynamic":
                 return row, None  # quality only: the 3D terms are off in dynamic rounds
-            if recon is None:
-                raise ReconstructionFailed("no reconstruction row for this sample")
-            if recon["status"] != "ok":
-                raise ReconstructionFailed(f"reconstruction failed: {recon['error']}")
-            assert recon_dir is not None
-            renders = recon_dir / recon["renders"]
-            try:
-                inputs = read_mp4(renders / "input.mp4")
-                meta = np.asarray(Image.open(renders / "meta.png").convert("RGB"))
-                with safe_open(str(recon_dir / recon["geometry"]), "pt") as f:
-                    w2c = f.get_tensor("extrinsics").numpy()
-            except Exception as exc:  # noqa: BLE001 - a missing or broken render file
-                raise ReconstructionFailed(f"render files unreadable: {str(exc).splitlines()[0][:200]}") from None
-            used = set(recon["gaussian_frames"] or [])
-            compare = [i for i in range(len(frames)) if i not in used] or list(range(len(frames)))
-            rec = s_recon(inputs, frames, compare, self.params.reward.recon_metric, self.lpips)
+            recon = views()
+            used = set(recon.gaussian_frames)
+            compare = [i for i in range(len(video)) if i not in used] or list(range(len(video)))
+            rec = s_recon(recon.inputs, video, compare, self.params.reward.recon_metric, self.lpips)
             row.update(s_recon=rec.s_recon, psnr=rec.psnr, ssim=rec.ssim, lpips=rec.lpips)
             if moves:
-                target = target_path([Primitive(m) for m in moves], len(w2c), MotionScale.from_params(self.params.camera))
-                traj = s_traj(w2c, target)
+                target = target_path([Primitive(m) for m in moves], len(recon.w2c),
+                                     MotionScale.from_params(self.params.camera))
+                traj = s_traj(recon.w2c, target)
                 row.update(s_traj=traj.s_traj, traj_translation=traj.translation, traj_rotation=traj.rotation)
             else:
-                row["s_traj_reason"] = "no camera sentence in the prompt"
+                row["s_traj_reason"] = no_camera_reason
             bad = [k for k in (*TERMS, "psnr", "ssim") if isinstance(row[k], float) and not math.isfinite(row[k])]
             if bad:
                 raise ReconstructionFailed(f"non-finite {', '.join(bad)}")
-            return row, meta
+            return row, recon.meta
         except (ReconstructionFailed, OSError, ValueError) as exc:
             row.update(status="failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
             return row, None
+
+    def finish(self, rows: list[dict], metas: list[np.ndarray | None], phase: Phase, groups: bool = True) -> None:
+        """The judge's s_meta on the meta views (one batched pass), then each row's reward; with `groups`,
+        the per-prompt group statistics and advantages too (a round's rollout groups)."""
+        self._judge(rows, metas, phase)
+        self._reward(rows, phase, groups)
 
     def _judge(self, rows: list[dict], metas: list[np.ndarray | None], phase: Phase) -> None:
         if phase == "dynamic" or self.judge is None:
@@ -120,7 +172,7 @@ class Scorer:
         for i, score in zip(todo, self.judge.rate([metas[i] for i in todo])):
             rows[i]["s_meta"] = float(score)
 
-    def _reward(self, rows: list[dict], phase: Phase) -> None:
+    def _reward(self, rows: list[dict], phase: Phase, groups: bool) -> None:
         weights = self.params.reward.weights
         for row in rows:
             if row["status"] != "ok":
@@ -130,6 +182,8 @@ class Scorer:
             row.update({f"w_{k}": v for k, v in combined.weights.items()})
             if combined.reward is None:
                 row.update(status="failed", error="no valid reward term")
+        if not groups:
+            return
         advantages, stats = group_advantages([r["prompt_id"] for r in rows],
                                              [r["reward"] if r["status"] == "ok" else None for r in rows],
                                              self.params.grpo.adv_clip)
