@@ -75,13 +75,13 @@ def test_rounds_add_keeps_comments_and_order(project: Path) -> None:
     path = project / "params.yaml"
     before = path.read_text()
     proc = run([WORLDR1, "rounds", "add", "3"], project)
-    assert "added r003: prev=r002, phase=3d" in proc.stdout
+    assert "added r005: prev=r004, phase=3d" in proc.stdout  # the shipped params have r000-r002
     after = path.read_text()
     # Everything before the new items is byte for byte the same, comments included.
     assert after.startswith(before.rstrip("\n"))
-    assert after.endswith("  r001: {prev: r000, phase: 3d}\n  r002: {prev: r001, phase: 3d}\n"
-                          "  r003: {prev: r002, phase: 3d}\n")
-    assert list(config.load(path).rounds) == ["r000", "r001", "r002", "r003"]
+    assert after.endswith("  r003: {prev: r002, phase: 3d}\n  r004: {prev: r003, phase: 3d}\n"
+                          "  r005: {prev: r004, phase: 3d}\n")
+    assert list(config.load(path).rounds) == [f"r00{i}" for i in range(6)]
 
 
 def test_rounds_add_refuses_invalid_params_and_writes_nothing(project: Path) -> None:

@@ -86,6 +86,12 @@ class WanPolicy:
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for n, p in self.transformer.named_parameters() if "lora_" in n]
 
+    def prepare_training(self) -> None:
+        """Gradient checkpointing on GPU, where activations of 81 frames at 480p do not fit
+        otherwise; on the CPU it would only cost time. It recomputes, so the numbers stay the same."""
+        if self.device.type == "cuda":
+            self.transformer.enable_gradient_checkpointing()
+
     # -- adapter ---------------------------------------------------------------------------
 
     def attach_adapter(self, cfg: PolicyParams, seed: int, directory: Path | None = None) -> None:

@@ -1,0 +1,137 @@
+"""The whole loop under `dvc repro`: two rounds of prompts -> rollout -> reconstruct -> score ->
+update, then the report; caching, resume across stage processes, the adapter in diffusers, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from conftest import run
+from safetensors.torch import load_file
+from test_rollout import SMALL_PARAMS, edit, stage_error
+
+from worldr1 import config, store
+from worldr1.grpo.sampler import Schedule
+from worldr1.grpo.trainer import Trainer
+from worldr1.grpo.update import stored_samples
+from worldr1.ids import derive_seed
+from worldr1.policy import load_wan
+from worldr1.policy.lora import WEIGHTS
+from worldr1.policy.tiny import tiny_pipeline
+
+TWO_ROUNDS = {**SMALL_PARAMS, "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
+              "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3}
+
+
+def ran(stdout: str) -> set[str]:
+    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
+
+
+def rewrite(path: Path, table: pa.Table) -> None:
+    path.unlink()  # it may be a link into DVC's cache: never write through it
+    pq.write_table(table, path)
+
+
+def replay_in_one_process(project: Path) -> dict[str, torch.Tensor]:
+    """Both rounds' updates with one Trainer object, from the stages' own rollouts and rewards."""
+    params = config.load(project / "params.yaml")
+    ro = params.rollout
+    schedule = Schedule.flow_match(ro.steps, ro.shift)
+    policy = load_wan(params.policy)
+    policy.attach_adapter(params.policy, params.seed, project / "data/rounds/base/policy")
+    trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
+    for name in ("r000", "r001"):
+        rounds = project / "data/rounds" / name
+        data = stored_samples(rounds / "rollout", pq.read_table(rounds / "rollout/samples.parquet"),
+                              pq.read_table(rounds / "rewards.parquet"), schedule, name)
+        trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, name, "update")))
+    out = project / "replayed"
+    policy.save_adapter(out, params.policy)
+    return load_file(str(out / WEIGHTS))
+
+
+def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
+    edit(project, TWO_ROUNDS)
+    first = run(["dvc", "repro"], project)
+    assert ran(first.stdout) == {"prompts", "base", "report", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+                                                                for r in ("r000", "r001"))}
+    assert ran(run(["dvc", "repro"], project).stdout) == set()
+
+    # The rewards and the update's metrics.
+    rewards = pq.read_table(project / "data/rounds/r001/rewards.parquet")
+    assert rewards.schema.names == store.REWARDS.schema.names and rewards.num_rows == 4
+    assert json.loads(store.read_metadata_of(rewards)["models"])["judge"] == "qwen3-vl (tiny random)"
+    by_group: dict[str, list[float]] = {}
+    for r in rewards.to_pylist():
+        if r["status"] == "ok":
+            assert r["reward"] is not None and 0 <= r["r_gen"] <= 1 and r["s_recon"] is not None and r["w_r_gen"] == 1.0
+            by_group.setdefault(r["prompt_id"], []).append(r["advantage"])
+        else:
+            assert r["error"] and r["advantage"] is None
+    assert by_group and all(abs(sum(v)) < 1e-6 for v in by_group.values())
+    scores = json.loads((project / "reports/rounds/r001-rewards.json").read_text())
+    assert scores["samples"] == 4 and set(scores) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
+    report = json.loads((project / "reports/rounds/r000.json").read_text())
+    assert report["on_policy_ratio_deviation"] == 0.0  # exact recomputation of the rollout's log-probs
+    assert report["optimizer_steps"] == 2 and report["skipped_nonfinite"] == 0 and report["terms"] == 4 * 3
+    state = json.loads((project / "data/rounds/r001/policy/state.json").read_text())
+    assert state["round"] == "r001" and state["prev"] == "r000" and state["optimizer_steps"] == 4
+    with (project / "reports/rewards.csv").open() as f:
+        curve = list(csv.DictReader(f))
+    assert [r["round"] for r in curve] == ["r000", "r001"] and all(float(r["reward_mean"]) >= 0 for r in curve)
+    plots = run(["dvc", "plots", "show", "--json"], project)
+    assert "reward_mean" in plots.stdout and "r001" in plots.stdout
+
+    # Resume: the stage processes (state saved and reloaded between rounds) equal one process.
+    staged = load_file(str(project / "data/rounds/r001/policy" / WEIGHTS))
+    replayed = replay_in_one_process(project)
+    assert staged.keys() == replayed.keys()
+    for key in staged:
+        torch.testing.assert_close(staged[key], replayed[key], rtol=1e-5, atol=1e-7)
+    base = load_file(str(project / "data/rounds/base/policy" / WEIGHTS))
+    assert any(not torch.equal(staged[k], base[k]) for k in staged)
+
+    # The saved adapter loads into diffusers' WanPipeline and changes what it makes.
+    pipe = tiny_pipeline()
+    kwargs = {"prompt": "Camera orbit left. A red cube.", "num_frames": 5, "height": 32, "width": 32,
+              "num_inference_steps": 3, "output_type": "latent"}
+    plain = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).frames
+    pipe.load_lora_weights(str(project / "data/rounds/r001/policy"), weight_name=WEIGHTS)
+    adapted = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).frames
+    assert not torch.allclose(plain, adapted)
+
+    # A GRPO knob reruns the update, not the round's rollout, reconstruction or score.
+    edit(project, {"grpo.lr": 2.0e-3})
+    assert ran(run(["dvc", "repro", "update@r000"], project).stdout) == {"update@r000"}
+
+    # Bad input, on the same project (a fresh one costs a minute of stages).
+    rewards_path = project / "data/rounds/r000/rewards.parquet"
+    table = pq.read_table(rewards_path)
+    meta = table.schema.metadata
+
+    # A group with no valid sample is skipped and counted; the other still trains.
+    group = table.column("prompt_id")[0].as_py()
+    rows = [{**r, "status": "failed", "error": "test", "advantage": None} if r["prompt_id"] == group else r
+            for r in table.to_pylist()]
+    rewrite(rewards_path, pa.Table.from_pylist(rows, schema=table.schema).replace_schema_metadata(meta))
+    run([sys.executable, "stages/update.py", "r000"], project)
+    report = json.loads((project / "reports/rounds/r000.json").read_text())
+    assert report["skipped_groups"] == 1 and report["skipped_samples"] == 2 and report["samples"] == 2
+    saved = (project / "data/rounds/r000/policy" / WEIGHTS).read_bytes()
+
+    # Rewards that do not belong to the rollout: one line, exit 2, the old policy left as it was.
+    rewrite(rewards_path, table.slice(1).replace_schema_metadata(meta))
+    assert "the rewards of r000 do not match its rollout (1 sample ids differ)" in stage_error(project, ["stages/update.py", "r000"])
+    assert (project / "data/rounds/r000/policy" / WEIGHTS).read_bytes() == saved
+
+    # The previous round's adapter is missing.
+    rewrite(rewards_path, table)
+    (project / "data/rounds/base/policy" / WEIGHTS).unlink()
+    assert "no LoRA adapter at data/rounds/base/policy" in stage_error(project, ["stages/update.py", "r000"])
+    assert (project / "data/rounds/r000/policy" / WEIGHTS).read_bytes() == saved

@@ -1,0 +1,214 @@
+"""The Flow-GRPO update: recompute each stored step's log-prob under the current policy, take the
+clipped ratio loss with the sample's advantage plus beta * KL to the reference, accumulate over a
+minibatch of samples, clip, AdamW, EMA.
+
+Every (sample, step) term is evaluated exactly as the rollout evaluated it (one sample at a
+time, conditional and unconditional together, the same stored float32 state), so before the
+first optimizer step every ratio is exactly 1 and the clip is inactive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from worldr1.config import Grpo, Sde
+from worldr1.grpo.loss import gaussian_kl, step_loss
+from worldr1.grpo.sampler import Schedule, step_distribution
+from worldr1.policy.base import Policy
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """One rollout sample as the update sees it: its trained transitions and its advantage."""
+
+    sample_id: str
+    prompt: str
+    advantage: float
+    steps: tuple[int, ...]        # schedule indices of the trained steps
+    latents: torch.Tensor         # [S, *latent] state before each step
+    next_latents: torch.Tensor    # [S, *latent] state after it
+    log_probs: torch.Tensor       # [S] float64, under the policy that sampled it
+
+
+class Ema:
+    """Exponential moving average of the adapter weights (kept in fp32, beside the live ones)."""
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], decay: float, shadow: list[torch.Tensor] | None = None):
+        self.params = list(params)
+        self.decay = decay
+        self.shadow = [p.detach().float().clone() for p in self.params] if shadow is None else shadow
+        if len(self.shadow) != len(self.params) or any(s.shape != p.shape for s, p in zip(self.shadow, self.params)):
+            raise ValueError("EMA state does not match the adapter's parameters")
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for s, p in zip(self.shadow, self.params):
+            s.mul_(self.decay).add_(p.detach().float(), alpha=1 - self.decay)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Inside: the model carries the EMA weights (to save or evaluate them)."""
+        live = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params):
+                p.copy_(s)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for v, p in zip(live, self.params):
+                    p.copy_(v)
+
+
+@dataclass
+class UpdateMetrics:
+    """What `reports/rounds/rK.json` shows of an update; means are over (sample, step) terms."""
+
+    terms: int = 0
+    loss: float = 0.0
+    policy_loss: float = 0.0
+    kl: float = 0.0
+    clip_fraction: float = 0.0
+    ratio_deviation: float = 0.0          # mean |ratio - 1|
+    approx_kl: float = 0.0
+    on_policy_ratio_deviation: float = 0.0  # max |ratio - 1| before the round's first step: 0 when exact
+    grad_norms: list[float] = field(default_factory=list)
+    optimizer_steps: int = 0
+    skipped_nonfinite: int = 0
+
+    def add(self, loss: float, policy_loss: float, kl: float, clipped: bool, ratio: float, approx_kl: float) -> None:
+        self.terms += 1
+        for name, value in (("loss", loss), ("policy_loss", policy_loss), ("kl", kl), ("clip_fraction", float(clipped)),
+                            ("ratio_deviation", abs(ratio - 1)), ("approx_kl", approx_kl)):
+            # Running means: the sums of thousands of terms would need float64 bookkeeping anyway.
+            setattr(self, name, getattr(self, name) + (value - getattr(self, name)) / self.terms)
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "loss": self.loss, "policy_loss": self.policy_loss, "kl": self.kl, "clip_fraction": self.clip_fraction,
+            "ratio_deviation": self.ratio_deviation, "approx_kl": self.approx_kl,
+            "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
+            "grad_norm": float(np.mean(self.grad_norms)) if self.grad_norms else None,
+            "optimizer_steps": self.optimizer_steps, "skipped_nonfinite": self.skipped_nonfinite, "terms": self.terms,
+        }
+
+
+class Trainer:
+    """Holds the optimizer (and EMA) across rounds; `train` runs one round's update."""
+
+    def __init__(self, policy: Policy, grpo: Grpo, sde: Sde, schedule: Schedule, cfg: float,
+                 negative_prompt: str = "") -> None:
+        self.policy = policy
+        self.grpo = grpo
+        self.sde = sde
+        self.schedule = schedule
+        self.cfg = cfg
+        self.params = policy.trainable_parameters()
+        if not self.params:
+            raise ValueError("the policy has no trainable parameters (attach an adapter first)")
+        self.optimizer = torch.optim.AdamW(self.params, lr=grpo.lr, betas=tuple(grpo.betas),  # type: ignore[arg-type]
+                                           weight_decay=grpo.weight_decay)
+        self.ema = Ema(self.params, grpo.ema.decay) if grpo.ema.enabled else None
+        self.uncond = policy.encode([negative_prompt]) if cfg > 1 else None
+        self._cond: dict[str, torch.Tensor] = {}
+
+    def train(self, samples: Sequence[StoredSample], rng: np.random.Generator,
+              progress: Callable[[int, int], None] | None = None) -> UpdateMetrics:
+        """`inner_epochs` passes over the samples in shuffled minibatches of `minibatch_samples`."""
+        metrics = UpdateMetrics()
+        size = self.grpo.minibatch_samples
+        batches = []
+        for _ in range(self.grpo.inner_epochs):
+            order = rng.permutation(len(samples))
+            batches += [[samples[i] for i in order[k: k + size]] for k in range(0, len(order), size)]
+        for n, batch in enumerate(batches):
+            self._optimizer_step(batch, metrics, first=n == 0)
+            if progress:
+                progress(n + 1, len(batches))
+        return metrics
+
+    def _optimizer_step(self, batch: Sequence[StoredSample], metrics: UpdateMetrics, first: bool) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = sum(len(s.steps) for s in batch)
+        finite = True
+        for sample in batch:
+            for k in range(len(sample.steps)):
+                out = self._term(sample, k)
+                value = float(out.loss.detach().sum())
+                finite &= math.isfinite(value)
+                if finite:
+                    # Backward per term: gradient accumulation at the memory of one model call.
+                    (out.loss.sum() / terms).backward()
+                ratio = float(out.ratio.sum())
+                if first:
+                    metrics.on_policy_ratio_deviation = max(metrics.on_policy_ratio_deviation, abs(ratio - 1))
+                metrics.add(value, float(out.policy_loss.sum()), float(out.kl.sum()), bool(out.clipped.any()),
+                            ratio, float(out.approx_kl.sum()))
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.grpo.grad_clip)) if finite else math.nan
+        if not (finite and math.isfinite(norm)):
+            # A non-finite loss or gradient must never reach the adapter: drop the whole step.
+            self.optimizer.zero_grad(set_to_none=True)
+            metrics.skipped_nonfinite += 1
+            return
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
+        metrics.grad_norms.append(norm)
+        metrics.optimizer_steps += 1
+
+    def _term(self, sample: StoredSample, k: int):  # -> StepLoss
+        device = self.policy.device
+        cond = self._encode(sample.prompt)
+        x = sample.latents[k: k + 1].to(device, torch.float32)
+        x_next = sample.next_latents[k: k + 1].to(device, torch.float32)
+        index = sample.steps[k]
+        dist = step_distribution(self.policy, x, index, self.schedule, cond, self.uncond, self.cfg, self.sde)
+        kl = None
+        if self.grpo.beta > 0:
+            with torch.no_grad(), self.policy.reference():
+                ref = step_distribution(self.policy, x, index, self.schedule, cond, self.uncond, self.cfg, self.sde)
+            kl = gaussian_kl(dist.mean, ref.mean, dist.std)
+        advantage = torch.tensor([sample.advantage], dtype=torch.float64, device=device)
+        old = sample.log_probs[k: k + 1].to(device, torch.float64)
+        return step_loss(dist.log_prob(x_next), old, advantage, self.grpo.clip, kl, self.grpo.beta)
+
+    def _encode(self, prompt: str) -> torch.Tensor:
+        if prompt not in self._cond:
+            self._cond[prompt] = self.policy.encode([prompt])
+        return self._cond[prompt]
+
+    # -- state across rounds -----------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """AdamW's moments and step per parameter, and the EMA weights, keyed by parameter index."""
+        out: dict[str, torch.Tensor] = {}
+        for i, p in enumerate(self.params):
+            for key, value in self.optimizer.state.get(p, {}).items():
+                out[f"adamw.{i:05d}.{key}"] = value.detach().cpu().contiguous()
+            if self.ema is not None:
+                out[f"ema.{i:05d}"] = self.ema.shadow[i].cpu().contiguous()
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what `state_tensors` saved; raises ValueError when it does not fit this adapter."""
+        shadow: list[torch.Tensor] = []
+        for i, p in enumerate(self.params):
+            state = {key.rsplit(".", 1)[1]: t for key, t in tensors.items() if key.startswith(f"adamw.{i:05d}.")}
+            if state:
+                if {"step", "exp_avg", "exp_avg_sq"} - set(state) or state["exp_avg"].shape != p.shape:
+                    raise ValueError(f"optimizer state of parameter {i} does not fit the adapter")
+                self.optimizer.state[p] = {k: (v if k == "step" else v.to(p.device)) for k, v in state.items()}
+            if self.ema is not None and f"ema.{i:05d}" in tensors:
+                shadow.append(tensors[f"ema.{i:05d}"].to(p.device).float())
+        known = {f"adamw.{i:05d}" for i in range(len(self.params))} | {f"ema.{i:05d}" for i in range(len(self.params))}
+        extra = sorted(k for k in tensors if k.rsplit(".", 1)[0] not in known and k not in known)
+        if extra:
+            raise ValueError(f"trainer state has tensors for {len(extra)} parameters this adapter lacks")
+        if self.ema is not None and shadow:
+            self.ema = Ema(self.params, self.grpo.ema.decay, shadow)
