@@ -77,8 +77,10 @@ def test_rounds_add_keeps_comments_and_order(project: Path) -> None:
     proc = run([WORLDR1, "rounds", "add", "3"], project)
     assert "added r005: prev=r004, phase=3d" in proc.stdout  # the shipped params have r000-r002
     after = path.read_text()
-    # Everything before the new items is byte for byte the same, comments included.
-    assert after.startswith(before.rstrip("\n"))
+    # Everything before the new items is byte for byte the same, comments included, except that
+    # evaluate.policy follows the newest round.
+    assert "  policy: r005\n" in after
+    assert after.replace("  policy: r005\n", "  policy: r002\n", 1).startswith(before.rstrip("\n"))
     assert after.endswith("  r003: {prev: r002, phase: 3d}\n  r004: {prev: r003, phase: 3d}\n"
                           "  r005: {prev: r004, phase: 3d}\n")
     assert list(config.load(path).rounds) == [f"r00{i}" for i in range(6)]

@@ -1,7 +1,9 @@
-"""The reconstruct stage under DVC: renders a person can open, a cache hit on rerun, bad videos as rows."""
+"""The reconstruct stage under DVC: renders a person can open, a cache hit on rerun; then, on the same
+small round (a fresh one costs half a minute of stages), bad videos and missing renders as rows."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from worldr1 import store
 from worldr1.video import read_mp4
 
 
-def test_dvc_repro_reconstruct(project: Path) -> None:
+def test_dvc_repro_reconstruct_and_bad_samples(project: Path) -> None:
     edit(project, SMALL_PARAMS)
     first = run(["dvc", "repro", "reconstruct@r000"], project)
     assert "Running stage 'rollout@r000'" in first.stdout and "Running stage 'reconstruct@r000'" in first.stdout
@@ -32,10 +34,17 @@ def test_dvc_repro_reconstruct(project: Path) -> None:
         assert Image.open(renders / "meta.png").size == (32, 32)
     assert "Running stage" not in run(["dvc", "repro", "reconstruct@r000"], project).stdout
 
+    # A missing render: the score stage marks that sample's row and completes.
+    victim = next(r for r in table.to_pylist() if r["status"] == "ok")
+    (recon / victim["renders"] / "input.mp4").unlink()
+    proc = run([sys.executable, "stages/score.py", "r000"], project)
+    assert "failed" in proc.stderr
+    rows = {r["sample_id"]: r for r in pq.read_table(project / "data/rounds/r000/rewards.parquet").to_pylist()}
+    assert rows[victim["sample_id"]]["status"] == "failed"
+    assert "render files unreadable" in rows[victim["sample_id"]]["error"]
+    assert math.isfinite(sum(r["reward"] for r in rows.values() if r["status"] == "ok"))
 
-def test_a_corrupt_video_fails_its_sample_only(project: Path) -> None:
-    edit(project, SMALL_PARAMS)
-    run(["dvc", "repro", "rollout@r000"], project)
+    # A corrupt video: the reconstruct stage fails that sample only.
     videos = sorted((project / "data/rounds/r000/rollout/videos").glob("*.mp4"))
     # DVC's cache links outputs read-only: replace the file rather than write into it.
     videos[0].unlink()

@@ -3,8 +3,12 @@ and the stage runs under DVC with clear errors for bad inputs."""
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
+import io
 import json
+import os
+import runpy
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,12 +153,37 @@ def test_dvc_repro_rollout_then_cache_hit(project: Path) -> None:
     assert "Running stage" not in run(["dvc", "repro", "rollout@r000"], project).stdout
 
 
-def stage_error(project: Path, args: list[str]) -> str:
-    proc = run([sys.executable, *args], project, check=False)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+def stage_error(project: Path, args: list[str], in_process: bool = True) -> str:
+    """The one error line of a stage script run on `project`, which must exit 2.
+
+    In this process by default (the same `stage()` wrapper runs; a fresh interpreter costs ~5 s
+    of imports per case); `in_process=False` checks the real process boundary too."""
+    if in_process:
+        code, stderr = _run_stage_here(project, args)
+    else:
+        proc = run([sys.executable, *args], project, check=False)
+        code, stderr = proc.returncode, proc.stderr
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Fix:" in lines[0], proc.stderr
     return lines[0]
+
+
+def _run_stage_here(project: Path, args: list[str]) -> tuple[int | str | None, str]:
+    buf = io.StringIO()
+    cwd, argv = Path.cwd(), sys.argv
+    os.chdir(project)
+    sys.argv = list(args)
+    try:
+        with contextlib.redirect_stderr(buf):
+            runpy.run_path(args[0], run_name="__main__")
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        os.chdir(cwd)
+        sys.argv = argv
+    return code, buf.getvalue()
 
 
 def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
@@ -167,7 +196,8 @@ def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
     # A round that is not in params.
     assert "round r005 is not in params.yaml" in stage_error(project, ["stages/rollout.py", "r005"])
     # A split with fewer prompts than the batch asks for.
-    edit(project, {"prompts.batch_per_round": 600, "rounds": {"r000": {"prev": "base", "phase": "dynamic"}}})
+    edit(project, {"prompts.batch_per_round": 600, "rounds": {"r000": {"prev": "base", "phase": "dynamic"}},
+                   "evaluate.policy": "r000"})
     assert "needs 600 dynamic prompts but the prompts table has 515" in stage_error(project, ["stages/rollout.py", "r000"])
     edit(project, {"prompts.batch_per_round": 2, "rounds": {"r000": {"prev": "base", "phase": "3d"},
                                                             "r001": {"prev": "r000", "phase": "3d"}}})
@@ -175,7 +205,7 @@ def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
     assert "no LoRA adapter at data/rounds/r000/policy" in stage_error(project, ["stages/rollout.py", "r001"])
     # An unknown model preset.
     edit(project, {"policy.model": "wan9"})
-    assert "unknown policy.model 'wan9'" in stage_error(project, ["stages/rollout.py", "r000"])
+    assert "unknown policy.model 'wan9'" in stage_error(project, ["stages/rollout.py", "r000"], in_process=False)
     assert not out.exists() and not (project / "data/rounds/r001/rollout").exists()
     assert not [p for p in (project / "data/rounds").rglob("*.tmp")]
 

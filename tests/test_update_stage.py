@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from conftest import run
+from conftest import BIN, run
 from safetensors.torch import load_file
 from test_rollout import SMALL_PARAMS, edit, stage_error
 
@@ -26,7 +26,7 @@ from worldr1.policy.lora import WEIGHTS
 from worldr1.policy.tiny import tiny_pipeline
 
 TWO_ROUNDS = {**SMALL_PARAMS, "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
-              "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3}
+              "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3, "evaluate.policy": "r001", "evaluate.prompts": 2}
 
 
 def ran(stdout: str) -> set[str]:
@@ -59,7 +59,7 @@ def replay_in_one_process(project: Path) -> dict[str, torch.Tensor]:
 def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
     edit(project, TWO_ROUNDS)
     first = run(["dvc", "repro"], project)
-    assert ran(first.stdout) == {"prompts", "base", "report", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+    assert ran(first.stdout) == {"prompts", "base", "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
                                                                 for r in ("r000", "r001"))}
     assert ran(run(["dvc", "repro"], project).stdout) == set()
 
@@ -75,6 +75,9 @@ def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
         else:
             assert r["error"] and r["advantage"] is None
     assert by_group and all(abs(sum(v)) < 1e-6 for v in by_group.values())
+    audited = run([str(BIN / "worldr1"), "audit", "data/rounds/r000/rewards.parquet", "data/rounds/r001/rewards.parquet"],
+                  project).stdout
+    assert "8 samples" in audited and "by camera move" in audited
     scores = json.loads((project / "reports/rounds/r001-rewards.json").read_text())
     assert scores["samples"] == 4 and set(scores) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
     report = json.loads((project / "reports/rounds/r000.json").read_text())
@@ -87,6 +90,18 @@ def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
     assert [r["round"] for r in curve] == ["r000", "r001"] and all(float(r["reward_mean"]) >= 0 for r in curve)
     plots = run(["dvc", "plots", "show", "--json"], project)
     assert "reward_mean" in plots.stdout and "r001" in plots.stdout
+
+    # The evaluation: base and r001 on the same test prompts and seeds, every metric of the protocol.
+    ev = json.loads((project / "reports/eval.json").read_text())
+    assert ev["evaluated"] == "r001" and ev["prompts"] == 2 and set(ev["means"]) == {"base", "r001"}
+    assert [(v["policy"], v["prompt_id"]) for v in ev["videos"]][:2] == [("base", ev["videos"][0]["prompt_id"]),
+                                                                      ("r001", ev["videos"][0]["prompt_id"])]
+    for name in ("base", "r001"):
+        means = ev["means"][name]
+        assert means["videos"] == 2 and means["failed"] == 0
+        assert all(means[m] is not None for m in ("psnr_input", "psnr_heldout", "ssim_heldout", "motion", "r_gen"))
+    assert ev["delta"]["motion"] == round(ev["means"]["r001"]["motion"] - ev["means"]["base"]["motion"], 6)
+    assert "psnr_heldout" in first.stdout  # the before/after table
 
     # Resume: the stage processes (state saved and reloaded between rounds) equal one process.
     staged = load_file(str(project / "data/rounds/r001/policy" / WEIGHTS))

@@ -195,6 +195,14 @@ class RoundItem(Group):
     phase: Phase
 
 
+class Evaluate(Group):
+    """The evaluate stage: `policy` (a round, kept at the last one by `rounds add`) against base."""
+
+    policy: str
+    prompts: PosInt
+    ema: bool
+
+
 class Params(Group):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     prompts: Prompts
@@ -206,6 +214,7 @@ class Params(Group):
     grpo: Grpo
     schedule: Schedule
     launch: Literal["python"]
+    evaluate: Evaluate
     rounds: dict[str, RoundItem]
 
     @field_validator("rounds")
@@ -222,6 +231,14 @@ class Params(Group):
                 raise ValueError(f"{name}.prev is {item.prev!r} but must be {expected!r} (the round before it)")
             seen.append(name)
         return rounds
+
+    @model_validator(mode="after")
+    def _evaluated_round(self) -> Params:
+        if self.rounds and self.evaluate.policy not in self.rounds:  # no rounds yet: nothing to evaluate
+            last = next(reversed(self.rounds), None)
+            raise ValueError(f"evaluate.policy {self.evaluate.policy!r} is not a round in rounds"
+                             + (f" (the last is {last!r})" if last else ""))
+        return self
 
     @property
     def steps_per_round(self) -> int:

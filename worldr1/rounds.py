@@ -59,6 +59,8 @@ def add_rounds(path: str | Path, count: int) -> list[tuple[str, str, Phase]]:
         item = CommentedMap(prev=prev, phase=phase)
         item.fa.set_flow_style()
         rounds[name] = item
+    if added and isinstance(doc.get("evaluate"), CommentedMap):
+        doc["evaluate"]["policy"] = added[-1][0]  # evaluate the newest policy
     config.validate(to_plain(doc), str(path))
     buf = io.StringIO()
     yaml.dump(doc, buf)

@@ -105,6 +105,10 @@ class WanPolicy:
             p.data = p.data.float()
             p.requires_grad_(True)
 
+    def load_adapter(self, directory: Path, cfg: PolicyParams) -> None:
+        """Swap the attached adapter's weights for those saved in `directory`."""
+        lora.load(self.transformer, directory, cfg.lora)
+
     def save_adapter(self, directory: Path, cfg: PolicyParams) -> None:
         lora.save(self.transformer, directory, cfg.lora)
 

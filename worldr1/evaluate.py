@@ -1,0 +1,133 @@
+"""The evaluation protocol, the same for every profile: did training make videos more 3D-consistent
+without freezing them or losing quality?
+
+For each of the first `evaluate.prompts` test prompts (in the prompts table's order) and each
+policy (the base adapter, then the evaluated round's), one video is sampled with the ODE
+(no SDE noise) from the same seed and the rollout's settings, so the two policies see the same
+initial noise. Each video goes through the reconstruct and score code (`VideoScorer`, as
+`worldr1 score` does) with the scene built from the even frames (`reconstruct.holdout`), and:
+
+- 3D consistency at the input cameras: PSNR / SSIM (/ LPIPS when its weights are present) of the
+  scene rendered at the cameras of the frames that built it, against those frames;
+- held-out 3D consistency: the same at the odd frames' cameras, which the scene never saw;
+- trajectory fidelity `s_traj`, the judge's `s_meta`, the quality `r_gen`, the reward;
+- motion magnitude (mean |frame change|): a frozen video would win a naive 3D score.
+
+`reports/eval.json` holds per-policy means, the latest-minus-base deltas and every video's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from worldr1.config import Params
+from worldr1.errors import UserError
+from worldr1.grpo.sampler import Schedule, sample
+from worldr1.ids import derive_seed
+from worldr1.policy.base import Policy
+from worldr1.rewards.recon import s_recon
+from worldr1.rewards.score import load_views
+from worldr1.score_video import Video, VideoScorer
+
+METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout",
+           "s_traj", "s_meta", "r_gen", "motion", "reward")
+
+
+@dataclass(frozen=True)
+class EvalPrompt:
+    prompt_id: str
+    text: str
+
+
+def test_prompts(prompts: pa.Table, count: int) -> list[EvalPrompt]:
+    rows = [r for r in prompts.to_pylist() if r["split"] == "test"]
+    if len(rows) < count:
+        raise UserError(f"evaluate.prompts is {count} but the prompts table has {len(rows)} test prompts",
+                        "lower evaluate.prompts or add a test split to prompts.sources")
+    return [EvalPrompt(r["prompt_id"], r["text"]) for r in rows[:count]]
+
+
+@torch.no_grad()
+def sample_video(policy: Policy, params: Params, prompt: EvalPrompt) -> np.ndarray:
+    """One ODE sample (uint8 frames) of `prompt`, from a seed of (seed, "eval", prompt) only."""
+    ro = params.rollout
+    schedule = Schedule.flow_match(ro.steps, ro.shift)
+    shape = policy.latent_shape(ro.frames, ro.height, ro.width)
+    cond = policy.encode([prompt.text])
+    uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
+    generator = torch.Generator().manual_seed(derive_seed(params.seed, "eval", prompt.prompt_id))
+    traj = sample(policy, cond, uncond, [generator], shape, schedule, ro.cfg, ro.sde, steps=[])
+    return policy.decode(traj.final)[0].cpu().numpy()
+
+
+def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts: list[EvalPrompt],
+             scorer: VideoScorer, progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
+    """Every (policy, prompt) video's numbers; `policies` maps a label to a function that makes the
+    policy current (the adapters are swapped in one model, so they run one label after the other)."""
+    videos: dict[str, dict[str, np.ndarray]] = {}
+    total, done = len(policies) * len(prompts) * 2, 0
+    for label, make in policies.items():
+        policy = make()
+        videos[label] = {}
+        for p in prompts:
+            videos[label][p.prompt_id] = sample_video(policy, params, p)
+            done += 1
+            if progress:
+                progress(done, total)
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="worldr1-eval-") as tmp:
+        for n, p in enumerate(prompts):
+            clips = [Video(Path(f"{label}-{p.prompt_id}.mp4"), videos[label][p.prompt_id], float(params.rollout.fps),
+                           params.rollout.frames) for label in policies]
+            work = Path(tmp) / f"{n:04d}"
+            scored = scorer.score(clips, p.text, work)
+            for label, clip, reward, recon in zip(policies, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
+                rows.append(_row(label, p, clip.frames, reward, recon, work / "recon", scorer))
+            done += len(policies)
+            if progress:
+                progress(done, total)
+    return rows
+
+
+def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon: dict, recon_dir: Path,
+         scorer: VideoScorer) -> dict[str, object]:
+    row: dict[str, object] = {"policy": label, "prompt_id": prompt.prompt_id, "prompt": prompt.text,
+                              "status": reward["status"], "error": reward["error"],
+                              **{k: reward.get(k) for k in ("s_traj", "s_meta", "r_gen", "motion", "reward")}}
+    if reward["status"] != "ok":
+        return row
+    views = load_views(recon, recon_dir)
+    seen = sorted(set(views.gaussian_frames))
+    held = [i for i in range(len(frames)) if i not in seen]
+    metric = scorer.params.reward.recon_metric
+    for name, compare in (("input", seen), ("heldout", held)):
+        if compare:
+            score = s_recon(views.inputs, frames, compare, metric, scorer.scorer.lpips)
+            row.update({f"psnr_{name}": score.psnr, f"ssim_{name}": score.ssim, f"lpips_{name}": score.lpips})
+    return row
+
+
+def _mean(values: list[object]) -> float | None:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return round(float(np.mean(vals)), 6) if vals else None
+
+
+def summary(rows: list[dict[str, object]], labels: list[str]) -> dict[str, object]:
+    """Means per policy over the videos that reconstructed, and latest minus base."""
+    means = {}
+    for label in labels:
+        mine = [r for r in rows if r["policy"] == label]
+        means[label] = {"videos": len(mine), "failed": sum(1 for r in mine if r["status"] != "ok"),
+                        **{m: _mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS}}
+    first, last = means[labels[0]], means[labels[-1]]
+    delta = {m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
+             for m in METRICS}
+    return {"means": means, "delta": delta}
