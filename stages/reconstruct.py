@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from worldr1 import config, store
@@ -23,12 +24,16 @@ def main() -> None:
     reconstructor = load_reconstructor(cfg.backend, cfg.model, cfg.process_res)
     provenance = store.Provenance(config.params_hash(params, PARAMS), store.code_version(),
                                   {"reconstructor": reconstructor.name})
+    start = time.perf_counter()
     with store.atomic_dir(paths.recon_dir(round_name)) as out, progress_bar(f"reconstruct@{round_name}") as tick:
         rows = reconstruct_round(reconstructor, samples, Path(paths.rollout_dir(round_name)), out, cfg,
                                  params.rollout.fps, default_device(), tick)
         store.write_table(str(out / "recon.parquet"), rows, store.RECON, provenance)
     failed = [e for s, e in zip(rows.column("status").to_pylist(), rows.column("error").to_pylist()) if s != "ok"]
-    err.print(f"reconstruct@{round_name}: {rows.num_rows - len(failed)} of {rows.num_rows} samples reconstructed"
+    per_sample = (time.perf_counter() - start) / max(rows.num_rows, 1)
+    # Timings go to the log, not recon.parquet: an artifact holding them would never rebuild byte for byte.
+    err.print(f"reconstruct@{round_name}: {rows.num_rows - len(failed)} of {rows.num_rows} samples reconstructed "
+              f"({per_sample:.1f} s each)"
               + (f"; {len(failed)} failed, e.g. {failed[0]}" if failed else ""), highlight=False, soft_wrap=True)
 
 

@@ -171,7 +171,6 @@ def test_bad_samples_become_failed_rows(tmp_path: Path, params_dict: dict[str, A
         row = reconstruct_sample(da3, {"sample_id": sid, "round": "r000", **fields}, tmp_path, out, cfg, 8,
                                  torch.device("cpu"))
         assert row["status"] == "failed" and reason in row["error"], (sid, row["error"])
-        assert row["seconds"] is not None
     assert not list(out.iterdir())  # failed samples write nothing
 
 

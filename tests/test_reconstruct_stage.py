@@ -33,6 +33,10 @@ def test_dvc_repro_reconstruct_and_bad_samples(project: Path) -> None:
         assert read_mp4(renders / "path.mp4").shape[1:] == (32, 32, 3)
         assert Image.open(renders / "meta.png").size == (32, 32)
     assert "Running stage" not in run(["dvc", "repro", "reconstruct@r000"], project).stdout
+    # Forced again, it rebuilds the same bytes (same DVC hash), so nothing downstream would rerun.
+    lock = (project / "dvc.lock").read_text()
+    run(["dvc", "repro", "-f", "-s", "reconstruct@r000"], project)
+    assert (project / "dvc.lock").read_text() == lock
 
     # A missing render: the score stage marks that sample's row and completes.
     victim = next(r for r in table.to_pylist() if r["status"] == "ok")

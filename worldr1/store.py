@@ -260,7 +260,7 @@ SAMPLES = TableSchema(
 
 RECON = TableSchema(
     name="recon",
-    version=1,
+    version=2,  # v2: no per-sample wall seconds (they made every rerun's bytes differ)
     schema=pa.schema(
         [
             pa.field("sample_id", pa.string(), nullable=False),
@@ -276,7 +276,6 @@ RECON = TableSchema(
             pa.field("confident_fraction", pa.float64()),
             pa.field("path_length", pa.float64()),
             pa.field("meta_index", pa.int32()),
-            pa.field("seconds", pa.float64()),
         ]
     ),
     stage="reconstruct@<round>",

@@ -142,9 +142,10 @@ class Trainer:
                 out = self._term(sample, k)
                 value = float(out.loss.detach().sum())
                 finite &= math.isfinite(value)
-                if finite:
-                    # Backward per term: gradient accumulation at the memory of one model call.
-                    (out.loss.sum() / terms).backward()
+                if not finite:
+                    continue  # the step is lost; its terms stay out of the metrics' means too
+                # Backward per term: gradient accumulation at the memory of one model call.
+                (out.loss.sum() / terms).backward()
                 ratio = float(out.ratio.sum())
                 if first:
                     metrics.on_policy_ratio_deviation = max(metrics.on_policy_ratio_deviation, abs(ratio - 1))

@@ -11,7 +11,6 @@ Layout of the recon directory:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +43,6 @@ def reconstruct_round(reconstructor: Reconstructor, samples: pa.Table, rollout_d
 def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: Path, out: Path, cfg: Reconstruct,
                        fps: int, device: torch.device) -> dict[str, object]:
     """One rollout sample: its video read from the rollout directory, then `reconstruct_frames`."""
-    start = time.perf_counter()
     try:
         if sample["status"] != "ok" or not sample["video"]:
             raise ReconstructionFailed(f"rollout failed: {sample['error']}")
@@ -54,9 +52,9 @@ def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: 
             raise ReconstructionFailed(f"unreadable video {sample['video']}: {str(exc).splitlines()[0][:200]}") from None
     except ReconstructionFailed as exc:
         row = empty_row(sample["sample_id"], sample["round"])
-        row.update(status="failed", error=str(exc), seconds=time.perf_counter() - start)
+        row.update(status="failed", error=str(exc))
         return row
-    return reconstruct_frames(reconstructor, frames, sample["sample_id"], sample["round"], out, cfg, fps, device, start)
+    return reconstruct_frames(reconstructor, frames, sample["sample_id"], sample["round"], out, cfg, fps, device)
 
 
 def empty_row(sid: str, round_name: str) -> dict[str, object]:
@@ -64,17 +62,15 @@ def empty_row(sid: str, round_name: str) -> dict[str, object]:
     return {
         "sample_id": sid, "round": round_name, "status": "ok", "error": None, "frames": None, "geometry": None,
         "renders": None, "n_gaussians": None, "gaussian_frames": None, "confident_fraction": None,
-        "path_length": None, "meta_index": None, "seconds": None,
+        "path_length": None, "meta_index": None,
     }
 
 
 def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: str, round_name: str, out: Path,
-                       cfg: Reconstruct, fps: float, device: torch.device, start: float | None = None
-                       ) -> dict[str, object]:
+                       cfg: Reconstruct, fps: float, device: torch.device) -> dict[str, object]:
     """Reconstruct one video's uint8 `[F, H, W, 3]` frames and write its geometry and renders under `out`
     (the recon directory layout above); returns its recon row, `failed` with the reason when it cannot be."""
     row = empty_row(sid, round_name)
-    start = time.perf_counter() if start is None else start
     try:
         row["frames"] = int(frames.shape[0]) if frames.ndim == 4 else 0
         check_frames(frames)
@@ -86,14 +82,13 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
         median_depth = float(depth.median()) if depth.numel() else 1.0
         views = render_views(scene.gaussians.to(device), cams, median_depth, cfg.renderer)
     except ReconstructionFailed as exc:
-        row.update(status="failed", error=str(exc), seconds=time.perf_counter() - start)
+        row.update(status="failed", error=str(exc))
         return row
     except (RuntimeError, ValueError) as exc:
         # A model or kernel error on one sample (odd shapes, numerical trouble, out of memory) must
         # not lose the round: the sample fails with its reason, and the log keeps the trace.
         log.warning("reconstruct %s failed", sid, exc_info=True)
-        row.update(status="failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                   seconds=time.perf_counter() - start)
+        row.update(status="failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return row
 
     geometry = f"geometry/{sid}.safetensors"
@@ -112,5 +107,5 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
     Image.fromarray(np.ascontiguousarray(views.meta)).save(renders / "meta.png")
     row.update(geometry=geometry, renders=f"renders/{sid}", n_gaussians=len(scene.gaussians),
                gaussian_frames=scene.frames_used, confident_fraction=scene.confident_fraction,
-               path_length=cams.path_length(), meta_index=views.meta_index, seconds=time.perf_counter() - start)
+               path_length=cams.path_length(), meta_index=views.meta_index)
     return row
