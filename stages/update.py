@@ -52,9 +52,14 @@ def main() -> None:
                  "code_version": store.code_version()}
         (out / STATE).write_text(json.dumps(state, indent=2) + "\n")
     store.write_json(paths.round_report(round_name), report)
+    if not data.samples:
+        err.print(f"[yellow]warning:[/] update@{round_name}: no sample has an advantage (all failed, or every group "
+                  f"scored alike); the policy of {item.prev} is carried over unchanged", highlight=False, soft_wrap=True)
+    loss = "-" if metrics.loss is None else f"{metrics.loss:.4g}"
+    clip = "-" if metrics.clip_fraction is None else f"{metrics.clip_fraction:.3f}"
     err.print(f"update@{round_name}: {metrics.optimizer_steps} optimizer steps on {len(data.samples)} samples "
               f"({data.skipped_samples} skipped, {metrics.skipped_nonfinite} non-finite steps dropped), "
-              f"loss {metrics.loss:.4g}, clip fraction {metrics.clip_fraction:.3f}", highlight=False, soft_wrap=True)
+              f"loss {loss}, clip fraction {clip}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -50,12 +50,12 @@ def test_gradient_at_ratio_one_equals_the_unclipped_gradient() -> None:
     assert log_prob.grad is not None and log_prob.grad.tolist() == pytest.approx([-1.5, 0.7])
 
 
-def test_gaussian_kl_is_the_per_dimension_kl() -> None:
+def test_gaussian_kl_is_the_kl_of_the_step_gaussians() -> None:
     mean, ref = torch.tensor([[0.0, 1.0, 2.0, 3.0]]), torch.tensor([[0.5, 1.0, 2.0, 2.0]])
     std = torch.tensor([[0.5]])
     p = torch.distributions.Normal(mean.double(), 0.5)
     q = torch.distributions.Normal(ref.double(), 0.5)
-    expected = torch.distributions.kl_divergence(p, q).mean()
+    expected = torch.distributions.kl_divergence(p, q).sum()
     assert float(gaussian_kl(mean, ref, std)) == pytest.approx(float(expected))
 
 
@@ -198,19 +198,37 @@ def test_first_step_is_the_same_with_and_without_the_clip(pretrained: FlowMLP) -
     torch.testing.assert_close(adapters[0], adapters[1], rtol=0, atol=0)
 
 
-def test_a_non_finite_loss_skips_the_step_and_is_counted(pretrained: FlowMLP) -> None:
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_a_non_finite_loss_skips_the_step_and_is_counted(pretrained: FlowMLP, advantage: float) -> None:
     policy = Points2D(pretrained)
     samples, _ = rollout(policy, 4, 4, seed=5)
     broken = samples[0]
-    # A log-prob of -inf makes the ratio infinite: that minibatch must not move the weights.
-    samples[0] = StoredSample(broken.sample_id, "", 1.0, broken.steps, broken.latents, broken.next_latents,
-                              torch.full_like(broken.log_probs, -math.inf))
+    # A corrupt stored log-prob (NaN) makes the loss NaN: that minibatch must not move the weights.
+    samples[0] = StoredSample(broken.sample_id, "", advantage, broken.steps, broken.latents, broken.next_latents,
+                              torch.full_like(broken.log_probs, math.nan))
     start = [p.detach().clone() for p in policy.trainable_parameters()]
     trainer = Trainer(policy, grpo(minibatch_samples=64), SDE, SCHEDULE, 1.0)
     metrics = trainer.train(samples, np.random.default_rng(0))
     assert metrics.skipped_nonfinite == 1 and metrics.optimizer_steps == 0
     assert all(torch.equal(a, b) for a, b in zip(start, policy.trainable_parameters()))
     assert not trainer.optimizer.state  # nothing stepped, no moments
+    report = metrics.as_dict()
+    assert report["terms"] == 0 and report["loss"] is None and report["on_policy_ratio_deviation"] is None
+
+
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_a_far_off_policy_term_stays_finite(pretrained: FlowMLP, advantage: float) -> None:
+    """exp(log r) overflows float64 past 709, and 0 * inf in the clipped branch is NaN: the
+    log-ratio is clamped, so such a term gives no gradient instead of killing the minibatch."""
+    policy = Points2D(pretrained)
+    samples, _ = rollout(policy, 4, 4, seed=5)
+    broken = samples[0]
+    samples[0] = StoredSample(broken.sample_id, "", advantage, broken.steps, broken.latents, broken.next_latents,
+                              broken.log_probs - 1e4)
+    metrics = Trainer(policy, grpo(minibatch_samples=64), SDE, SCHEDULE, 1.0).train(samples, np.random.default_rng(0))
+    assert metrics.skipped_nonfinite == 0 and metrics.optimizer_steps == 1
+    assert all(math.isfinite(v) for v in metrics.as_dict().values() if isinstance(v, float))
+    assert all(torch.isfinite(p).all() for p in policy.trainable_parameters())
 
 
 def test_resume_from_saved_state_equals_one_run(pretrained: FlowMLP) -> None:

@@ -81,7 +81,9 @@ def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
     scores = json.loads((project / "reports/rounds/r001-rewards.json").read_text())
     assert scores["samples"] == 4 and set(scores) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
     report = json.loads((project / "reports/rounds/r000.json").read_text())
-    assert report["on_policy_ratio_deviation"] == 0.0  # exact recomputation of the rollout's log-probs
+    # Exact recomputation of the rollout's log-probs (on this CPU), also in r001 where the adapter is no longer zero.
+    assert report["on_policy_ratio_deviation"] == 0.0
+    assert json.loads((project / "reports/rounds/r001.json").read_text())["on_policy_ratio_deviation"] == 0.0
     assert report["optimizer_steps"] == 2 and report["skipped_nonfinite"] == 0 and report["terms"] == 4 * 3
     state = json.loads((project / "data/rounds/r001/policy/state.json").read_text())
     assert state["round"] == "r001" and state["prev"] == "r000" and state["optimizer_steps"] == 4
@@ -108,7 +110,7 @@ def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
     replayed = replay_in_one_process(project)
     assert staged.keys() == replayed.keys()
     for key in staged:
-        torch.testing.assert_close(staged[key], replayed[key], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(staged[key], replayed[key], rtol=0, atol=0)  # bit-exact on a CPU
     base = load_file(str(project / "data/rounds/base/policy" / WEIGHTS))
     assert any(not torch.equal(staged[k], base[k]) for k in staged)
 

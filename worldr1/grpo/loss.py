@@ -20,10 +20,16 @@ class StepLoss:
     approx_kl: torch.Tensor      # 0.5 * (log r)^2, the usual estimate of KL(old || new)
 
 
+#: |log r| beyond which a term gives no gradient: exp would overflow float64 at 709 (and 0 * inf is
+#: NaN in the clipped branch), and a ratio of e^20 is a sample the policy has long left behind.
+MAX_LOG_RATIO = 20.0
+
+
 def importance_ratio(log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> torch.Tensor:
-    """`exp(log_prob - old_log_prob)` in float64: the log-probs are sums over millions of
-    dimensions, and the clip (1e-3) is finer than float32's rounding of their difference."""
-    return torch.exp(log_prob.double() - old_log_prob.double())
+    """`exp(log_prob - old_log_prob)` in float64 (the log-probs are sums over millions of
+    dimensions; the clip, 1e-3, is finer than float32's rounding of their difference), with the
+    log-ratio clamped to +-MAX_LOG_RATIO so far off-policy terms stay finite."""
+    return torch.exp(torch.clamp(log_prob.double() - old_log_prob.double(), -MAX_LOG_RATIO, MAX_LOG_RATIO))
 
 
 def clipped_policy_loss(ratio: torch.Tensor, advantage: torch.Tensor, clip: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,12 +41,12 @@ def clipped_policy_loss(ratio: torch.Tensor, advantage: torch.Tensor, clip: floa
 
 
 def gaussian_kl(mean: torch.Tensor, ref_mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """KL between the step's Gaussians under the policy and the reference (same std), per
-    dimension: `mean((mu - mu_ref)^2) / (2 std^2)` -> [B]. Flow-GRPO averages over dimensions,
-    and its beta (0.004) is tuned for that scale, so we keep the mean here (the ratio, where a
-    mean would hide the policy change, uses the sum)."""
+    """KL between the step's Gaussians under the policy and the reference (same std), summed
+    over dimensions like the log-probs: `sum((mu - mu_ref)^2) / (2 std^2)` -> [B]. Flow-GRPO
+    averages both; averaging only the KL would shrink beta by the latent size next to a ratio
+    of summed log-probs (2.1M times at Wan's 81x480x832)."""
     diff = (mean.double() - ref_mean.double()).flatten(1)
-    return diff.pow(2).mean(1) / (2 * std.double().flatten() ** 2)
+    return torch.stack([row.pow(2).sum() for row in diff]) / (2 * std.double().flatten() ** 2)
 
 
 def step_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip: float,

@@ -36,8 +36,11 @@ class StepDistribution:
     std: torch.Tensor  # shape [B, 1, ..., 1]
 
     def log_prob(self, x_next: torch.Tensor) -> torch.Tensor:
-        """log N(x_next; mean, std^2), summed over all but the batch dimension -> [B] (float64)."""
-        return per_element_log_prob(x_next, self.mean, self.std).flatten(1).sum(1)
+        """log N(x_next; mean, std^2), summed over all but the batch dimension -> [B] (float64).
+
+        Row by row: a GPU splits a reduction over [B, D] differently for each B, and the rollout
+        (a group) and the update (one sample) must add the same numbers in the same order."""
+        return torch.stack([row.sum() for row in per_element_log_prob(x_next, self.mean, self.std).flatten(1)])
 
     def log_prob_mean(self, x_next: torch.Tensor) -> torch.Tensor:
         """The same averaged per dimension: for logging, never for ratios."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from worldr1.config import Grpo, Sde
-from worldr1.grpo.loss import gaussian_kl, step_loss
+from worldr1.grpo.loss import StepLoss, gaussian_kl, step_loss
 from worldr1.grpo.sampler import Schedule, step_distribution
 from worldr1.policy.base import Policy
 
@@ -66,36 +66,46 @@ class Ema:
                     p.copy_(v)
 
 
+@dataclass(frozen=True)
+class TermStats:
+    loss: float
+    policy_loss: float
+    kl: float
+    clipped: bool
+    ratio: float
+    approx_kl: float
+
+
 @dataclass
 class UpdateMetrics:
-    """What `reports/rounds/rK.json` shows of an update; means are over (sample, step) terms."""
+    """What `reports/rounds/rK.json` shows of an update: means over the (sample, step) terms of the
+    optimizer steps taken (a dropped step's terms are not counted)."""
 
-    terms: int = 0
-    loss: float = 0.0
-    policy_loss: float = 0.0
-    kl: float = 0.0
-    clip_fraction: float = 0.0
-    ratio_deviation: float = 0.0          # mean |ratio - 1|
-    approx_kl: float = 0.0
-    on_policy_ratio_deviation: float = 0.0  # max |ratio - 1| before the round's first step: 0 when exact
+    terms: list[TermStats] = field(default_factory=list)
+    on_policy_ratio_deviation: float | None = None  # max |ratio - 1| before the round's first step: 0 when exact
     grad_norms: list[float] = field(default_factory=list)
     optimizer_steps: int = 0
     skipped_nonfinite: int = 0
 
-    def add(self, loss: float, policy_loss: float, kl: float, clipped: bool, ratio: float, approx_kl: float) -> None:
-        self.terms += 1
-        for name, value in (("loss", loss), ("policy_loss", policy_loss), ("kl", kl), ("clip_fraction", float(clipped)),
-                            ("ratio_deviation", abs(ratio - 1)), ("approx_kl", approx_kl)):
-            # Running means: the sums of thousands of terms would need float64 bookkeeping anyway.
-            setattr(self, name, getattr(self, name) + (value - getattr(self, name)) / self.terms)
+    def _mean(self, values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
+
+    @property
+    def loss(self) -> float | None:
+        return self._mean([t.loss for t in self.terms])
+
+    @property
+    def clip_fraction(self) -> float | None:
+        return self._mean([float(t.clipped) for t in self.terms])
 
     def as_dict(self) -> dict[str, float | int | None]:
+        t = self.terms
         return {
-            "loss": self.loss, "policy_loss": self.policy_loss, "kl": self.kl, "clip_fraction": self.clip_fraction,
-            "ratio_deviation": self.ratio_deviation, "approx_kl": self.approx_kl,
-            "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
-            "grad_norm": float(np.mean(self.grad_norms)) if self.grad_norms else None,
-            "optimizer_steps": self.optimizer_steps, "skipped_nonfinite": self.skipped_nonfinite, "terms": self.terms,
+            "loss": self.loss, "policy_loss": self._mean([x.policy_loss for x in t]), "kl": self._mean([x.kl for x in t]),
+            "clip_fraction": self.clip_fraction, "ratio_deviation": self._mean([abs(x.ratio - 1) for x in t]),
+            "approx_kl": self._mean([x.approx_kl for x in t]), "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
+            "grad_norm": self._mean(self.grad_norms), "optimizer_steps": self.optimizer_steps,
+            "skipped_nonfinite": self.skipped_nonfinite, "terms": len(t),
         }
 
 
@@ -135,35 +145,38 @@ class Trainer:
 
     def _optimizer_step(self, batch: Sequence[StoredSample], metrics: UpdateMetrics, first: bool) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        terms = sum(len(s.steps) for s in batch)
+        count = sum(len(s.steps) for s in batch)
+        terms: list[TermStats] = []
         finite = True
         for sample in batch:
             for k in range(len(sample.steps)):
                 out = self._term(sample, k)
                 value = float(out.loss.detach().sum())
-                finite &= math.isfinite(value)
-                if not finite:
-                    continue  # the step is lost; its terms stay out of the metrics' means too
+                if not math.isfinite(value):
+                    finite = False
+                    break  # the step is lost: no need to compute the rest of it
                 # Backward per term: gradient accumulation at the memory of one model call.
-                (out.loss.sum() / terms).backward()
-                ratio = float(out.ratio.sum())
-                if first:
-                    metrics.on_policy_ratio_deviation = max(metrics.on_policy_ratio_deviation, abs(ratio - 1))
-                metrics.add(value, float(out.policy_loss.sum()), float(out.kl.sum()), bool(out.clipped.any()),
-                            ratio, float(out.approx_kl.sum()))
+                (out.loss.sum() / count).backward()
+                terms.append(TermStats(value, float(out.policy_loss.sum()), float(out.kl.sum()),
+                                       bool(out.clipped.any()), float(out.ratio.sum()), float(out.approx_kl.sum())))
+            if not finite:
+                break
         norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.grpo.grad_clip)) if finite else math.nan
-        if not (finite and math.isfinite(norm)):
+        if not math.isfinite(norm):
             # A non-finite loss or gradient must never reach the adapter: drop the whole step.
             self.optimizer.zero_grad(set_to_none=True)
             metrics.skipped_nonfinite += 1
             return
+        if first:
+            metrics.on_policy_ratio_deviation = max(abs(t.ratio - 1) for t in terms) if terms else None
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update()
+        metrics.terms += terms
         metrics.grad_norms.append(norm)
         metrics.optimizer_steps += 1
 
-    def _term(self, sample: StoredSample, k: int):  # -> StepLoss
+    def _term(self, sample: StoredSample, k: int) -> StepLoss:
         device = self.policy.device
         cond = self._encode(sample.prompt)
         x = sample.latents[k: k + 1].to(device, torch.float32)

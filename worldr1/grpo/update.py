@@ -74,20 +74,28 @@ def _load_sample(rollout_dir: Path, row: dict, advantage: float, schedule: Sched
         t = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise UserError(f"the step tensors {path} are unreadable ({exc})", fix) from None
+    missing = sorted({"steps", "timesteps", "latents", "next_latents", "log_probs"} - set(t))
+    if missing:
+        raise UserError(f"the step tensors {path} lack {', '.join(missing)}", fix)
     steps = tuple(int(i) for i in t["steps"].tolist())
     if steps != tuple(row["trained_steps"]) or any(i >= schedule.steps for i in steps):
         raise UserError(f"{path} records steps {list(steps)}, not those of its samples row", fix)
     timesteps = [schedule.timesteps[i] for i in steps]
     if not torch.allclose(t["timesteps"], torch.tensor(timesteps, dtype=torch.float32)):
         raise UserError(f"{path} was sampled with another schedule than rollout.steps/shift say", fix)
-    return StoredSample(row["sample_id"], row["prompt"], advantage, steps, t["latents"].float(),
-                        t["next_latents"].float(), t["log_probs"].double())
+    # Kept in their storage dtype (bf16 from a GPU rollout): a round of Wan samples in fp32 would
+    # not fit in host memory; the trainer casts one state at a time.
+    return StoredSample(row["sample_id"], row["prompt"], advantage, steps, t["latents"], t["next_latents"],
+                        t["log_probs"].double())
 
 
 def load_trainer_state(trainer: Trainer, directory: Path) -> dict:
     """Restore the optimizer and EMA saved beside the previous adapter (none at `base`); its state.json."""
     state_path = directory / STATE
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    try:
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{state_path} is not valid JSON ({exc})", "rerun the stage that wrote it: dvc repro -f") from None
     path = directory / TRAINER_STATE
     if path.is_file():
         try:
