@@ -39,11 +39,12 @@ def main() -> None:
               "prompts": len(prompts), **summary(rows, list(policies)), "videos": rows}
     store.write_json(paths.eval_report, result)
     table = Table(title=f"evaluate: base vs {ev.policy} on {len(prompts)} test prompts")
-    for col in ("metric", "base", ev.policy, "change"):
+    for col in ("metric", "base", ev.policy, "change", "± s.e."):
         table.add_column(col, justify="right")
     for m in METRICS:
-        a, b, d = result["means"]["base"][m], result["means"][ev.policy][m], result["delta"][m]
-        table.add_row(m, *("-" if v is None else f"{v:{fmt}}" for v, fmt in ((a, ".3f"), (b, ".3f"), (d, "+.3f"))))
+        a, b, d, e = (result["means"]["base"][m], result["means"][ev.policy][m], result["delta"][m],
+                      result["delta_sem"][m])
+        table.add_row(m, *("-" if v is None else f"{v:{fmt}}" for v, fmt in ((a, ".3f"), (b, ".3f"), (d, "+.3f"), (e, ".3f"))))
     out.print(table)
     err.print(f"evaluate: wrote {paths.eval_report}", highlight=False)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import torch
 from conftest import BIN, run
 from safetensors.torch import load_file
@@ -103,6 +104,9 @@ def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
         assert means["videos"] == 2 and means["failed"] == 0
         assert all(means[m] is not None for m in ("psnr_input", "psnr_heldout", "ssim_heldout", "motion", "r_gen"))
     assert ev["delta"]["motion"] == round(ev["means"]["r001"]["motion"] - ev["means"]["base"]["motion"], 6)
+    pairs = {(v["policy"], v["prompt_id"]): v["motion"] for v in ev["videos"]}
+    diffs = [pairs[("r001", p)] - pairs[("base", p)] for (label, p) in pairs if label == "base"]
+    assert ev["delta_sem"]["motion"] == pytest.approx(abs(diffs[0] - diffs[1]) / 2, abs=2e-6)  # s.e. of two values
     assert "psnr_heldout" in first.stdout  # the before/after table
 
     # Resume: the stage processes (state saved and reloaded between rounds) equal one process.

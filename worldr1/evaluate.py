@@ -13,7 +13,8 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
 - trajectory fidelity `s_traj`, the judge's `s_meta`, the quality `r_gen`, the reward;
 - motion magnitude (mean |frame change|): a frozen video would win a naive 3D score.
 
-`reports/eval.json` holds per-policy means, the latest-minus-base deltas and every video's numbers.
+`reports/eval.json` holds per-policy means, the latest-minus-base deltas with the standard error of
+the paired per-prompt change, and every video's numbers.
 """
 
 from __future__ import annotations
@@ -130,4 +131,18 @@ def summary(rows: list[dict[str, object]], labels: list[str]) -> dict[str, objec
     first, last = means[labels[0]], means[labels[-1]]
     delta = {m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
              for m in METRICS}
-    return {"means": means, "delta": delta}
+    return {"means": means, "delta": delta, "delta_sem": paired_sem(rows, labels[0], labels[-1])}
+
+
+def paired_sem(rows: list[dict[str, object]], base: str, latest: str) -> dict[str, float | None]:
+    """Standard error of the per-prompt change (same prompt, same noise, two policies): how much of
+    a delta over a handful of test prompts is noise. None below two prompts where both scored."""
+    by = {(r["policy"], r["prompt_id"]): r for r in rows if r["status"] == "ok"}
+    out: dict[str, float | None] = {}
+    for m in METRICS:
+        diffs = [float(by[(latest, p)][m]) - float(by[(base, p)][m])  # type: ignore[arg-type]
+                 for (label, p) in by if label == base and (latest, p) in by
+                 and isinstance(by[(base, p)][m], (int, float)) and isinstance(by[(latest, p)][m], (int, float))]
+        diffs = [d for d in diffs if math.isfinite(d)]
+        out[m] = round(float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))), 6) if len(diffs) >= 2 else None
+    return out
