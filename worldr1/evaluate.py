@@ -35,6 +35,7 @@ from worldr1.grpo.sampler import Schedule, sample
 from worldr1.ids import derive_seed
 from worldr1.policy.base import Policy
 from worldr1.rewards.recon import s_recon
+from worldr1.rewards.report import finite_mean
 from worldr1.rewards.score import load_views
 from worldr1.score_video import Video, VideoScorer
 
@@ -57,13 +58,13 @@ def test_prompts(prompts: pa.Table, count: int) -> list[EvalPrompt]:
 
 
 @torch.no_grad()
-def sample_video(policy: Policy, params: Params, prompt: EvalPrompt) -> np.ndarray:
-    """One ODE sample (uint8 frames) of `prompt`, from a seed of (seed, "eval", prompt) only."""
+def sample_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond: torch.Tensor | None) -> np.ndarray:
+    """One ODE sample (uint8 frames) of `prompt`, from a seed of (seed, "eval", prompt) only;
+    `uncond` is the negative prompt's encoding (None without CFG), encoded once per policy."""
     ro = params.rollout
     schedule = Schedule.flow_match(ro.steps, ro.shift)
     shape = policy.latent_shape(ro.frames, ro.height, ro.width)
     cond = policy.encode([prompt.text])
-    uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
     generator = torch.Generator().manual_seed(derive_seed(params.seed, "eval", prompt.prompt_id))
     traj = sample(policy, cond, uncond, [generator], shape, schedule, ro.cfg, ro.sde, steps=[])
     return policy.decode(traj.final)[0].cpu().numpy()
@@ -77,9 +78,10 @@ def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts:
     total, done = len(policies) * len(prompts) * 2, 0
     for label, make in policies.items():
         policy = make()
+        uncond = policy.encode([params.rollout.negative_prompt]) if params.rollout.cfg > 1 else None
         videos[label] = {}
         for p in prompts:
-            videos[label][p.prompt_id] = sample_video(policy, params, p)
+            videos[label][p.prompt_id] = sample_video(policy, params, p, uncond)
             done += 1
             if progress:
                 progress(done, total)
@@ -116,18 +118,13 @@ def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon
     return row
 
 
-def _mean(values: list[object]) -> float | None:
-    vals = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    return round(float(np.mean(vals)), 6) if vals else None
-
-
 def summary(rows: list[dict[str, object]], labels: list[str]) -> dict[str, object]:
     """Means per policy over the videos that reconstructed, and latest minus base."""
     means = {}
     for label in labels:
         mine = [r for r in rows if r["policy"] == label]
         means[label] = {"videos": len(mine), "failed": sum(1 for r in mine if r["status"] != "ok"),
-                        **{m: _mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS}}
+                        **{m: finite_mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS}}
     first, last = means[labels[0]], means[labels[-1]]
     delta = {m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
              for m in METRICS}
