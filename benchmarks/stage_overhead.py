@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["prompts", "base", "rollout", "reconstruct", "score", "update", "report"]
+STAGES = ["prompts", "toy_data", "toy_pretrain", "base", "rollout", "reconstruct", "score", "update", "report", "evaluate"]
 
 
 def _median(fn: Callable[[], None], runs: int) -> float:
@@ -37,8 +37,8 @@ def _start(stage: str) -> None:
 
 def main(runs: int = typer.Option(3, help="runs per figure (median)"), params: Path = ROOT / "params.yaml") -> None:
     from worldr1 import config
-    from worldr1.policy import load_wan
-    from worldr1.reconstruct.da3 import load_reconstructor
+    from worldr1.policy import load_policy
+    from worldr1.reconstruct import load_reconstructor
     from worldr1.rewards import load_judge
 
     p = config.load(params)
@@ -47,7 +47,7 @@ def main(runs: int = typer.Option(3, help="runs per figure (median)"), params: P
         print(f"  {stage:12s} {_median(lambda: _start(stage), runs):6.2f}")
     print(f"model loading in a warm process, median of {runs} (s):")
     r = p.reconstruct
-    loads = {f"policy {p.policy.model}": lambda: load_wan(p.policy),
+    loads = {f"policy {p.policy.model}": lambda: load_policy(p.policy),
              f"reconstructor {r.backend}/{r.model}": lambda: load_reconstructor(r.backend, r.model, r.process_res),
              f"judge {p.reward.judge}": lambda: load_judge(p.reward.judge)}
     for name, fn in loads.items():

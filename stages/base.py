@@ -10,7 +10,7 @@ import json
 
 from worldr1 import config, store
 from worldr1.cli import stage
-from worldr1.policy import load_wan
+from worldr1.policy import load_policy
 
 PARAMS = ["seed", "policy"]
 
@@ -18,7 +18,7 @@ PARAMS = ["seed", "policy"]
 def main() -> None:
     params = config.load()
     out = store.Paths().policy_dir("base")
-    policy = load_wan(params.policy)
+    policy = load_policy(params.policy)
     policy.attach_adapter(params.policy, params.seed)
     with store.atomic_dir(out) as tmp:
         policy.save_adapter(tmp, params.policy)

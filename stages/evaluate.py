@@ -10,7 +10,7 @@ from rich.table import Table
 from worldr1 import config, store
 from worldr1.cli import err, out, progress_bar, stage
 from worldr1.evaluate import METRICS, evaluate, summary, test_prompts
-from worldr1.policy import load_wan
+from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "evaluate"]
@@ -23,7 +23,7 @@ def main() -> None:
     prompts = test_prompts(store.read_table(paths.prompts, store.PROMPTS), ev.prompts)
     # The protocol holds out the odd frames whatever the training rounds do.
     scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
-    policy = load_wan(params.policy)
+    policy = load_policy(params.policy)
     policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir("base")))
     latest = Path(paths.policy_dir(ev.policy))
     latest = latest / "ema" if ev.ema else latest

@@ -7,7 +7,7 @@ from worldr1.cli import err, stage
 from worldr1.prompts import build_prompt_set
 
 # The params keys this stage reads: the same list as its `params:` in dvc.yaml (a test checks).
-PARAMS = ["seed", "prompts.sources", "prompts.generator", "prompts.max_chars"]
+PARAMS = ["seed", "prompts.sources", "prompts.generator", "prompts.toy", "prompts.max_chars"]
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, round_item, stage
 from worldr1.grpo.rollout import rollout_round, round_batch
-from worldr1.policy import load_wan
+from worldr1.policy import load_policy
 
 # What dvc.yaml lists under this stage's params (with the round's own item, rounds.<round>).
 PARAMS = ["seed", "prompts.batch_per_round", "camera", "policy", "rollout"]
@@ -20,7 +20,7 @@ def main() -> None:
     round_name, item = round_item(params, sys.argv[1:])
     paths = store.Paths()
     batch = round_batch(store.read_table(paths.prompts, store.PROMPTS), params, round_name, item.phase)
-    policy = load_wan(params.policy)
+    policy = load_policy(params.policy)
     policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir(item.prev)))
     provenance = store.Provenance(config.params_hash(params, [*PARAMS, f"rounds.{round_name}"]),
                                   store.code_version(), {"policy": policy.name, "adapter": item.prev})

@@ -15,7 +15,7 @@ from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
 from worldr1.grpo.update import STATE, load_trainer_state, save_trainer_state, stored_samples
 from worldr1.ids import derive_seed
-from worldr1.policy import load_wan
+from worldr1.policy import load_policy
 
 # What dvc.yaml lists under this stage's params.
 PARAMS = ["seed", "policy", "rollout", "grpo"]
@@ -29,7 +29,7 @@ def main() -> None:
     schedule = Schedule.flow_match(ro.steps, ro.shift)
     data = stored_samples(Path(paths.rollout_dir(round_name)), store.read_table(paths.samples(round_name), store.SAMPLES),
                           store.read_table(paths.rewards(round_name), store.REWARDS), schedule, round_name)
-    policy = load_wan(params.policy)
+    policy = load_policy(params.policy)
     prev = Path(paths.policy_dir(item.prev))
     policy.attach_adapter(params.policy, params.seed, prev)
     policy.prepare_training()

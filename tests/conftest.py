@@ -19,8 +19,20 @@ PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", "stages
 
 
 @pytest.fixture(scope="session")
-def shipped_params() -> dict[str, Any]:
-    return config.read_yaml(ROOT / "params.yaml")
+def tiny_params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped params.yaml switched to the tiny profile (real Wan/DA3/Qwen classes, random
+    weights), as `worldr1 profile use tiny` does: what most tests run the real code paths with."""
+    from worldr1.profiles import use_profile
+
+    path = tmp_path_factory.mktemp("tiny") / "params.yaml"
+    shutil.copy2(ROOT / "params.yaml", path)
+    use_profile(path, "tiny")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped_params(tiny_params_file: Path) -> dict[str, Any]:
+    return config.read_yaml(tiny_params_file)
 
 
 @pytest.fixture
@@ -46,8 +58,8 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project in a fresh git repository, ready for `dvc repro`."""
+def project(tmp_path: Path, tiny_params_file: Path) -> Path:
+    """A copy of the project in a fresh git repository, ready for `dvc repro`, on the tiny profile."""
     dest = tmp_path / "project"
     dest.mkdir()
     for name in PROJECT_FILES:
@@ -57,5 +69,6 @@ def project(tmp_path: Path) -> Path:
         else:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
+    shutil.copy2(tiny_params_file, dest / "params.yaml")
     run(["git", "init", "-q"], dest)
     return dest

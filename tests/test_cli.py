@@ -74,16 +74,19 @@ def test_cli_user_errors(project: Path, args: list[str], message: str) -> None:
 def test_rounds_add_keeps_comments_and_order(project: Path) -> None:
     path = project / "params.yaml"
     before = path.read_text()
+    shipped = list(config.load(path).rounds)
+    n = len(shipped)
+    names = [f"r{i:03d}" for i in range(n, n + 3)]
     proc = run([WORLDR1, "rounds", "add", "3"], project)
-    assert "added r005: prev=r004, phase=3d" in proc.stdout  # the shipped params have r000-r002
+    assert f"added {names[-1]}: prev={names[-2]}, phase=3d" in proc.stdout
     after = path.read_text()
     # Everything before the new items is byte for byte the same, comments included, except that
     # evaluate.policy follows the newest round.
-    assert "  policy: r005\n" in after
-    assert after.replace("  policy: r005\n", "  policy: r002\n", 1).startswith(before.rstrip("\n"))
-    assert after.endswith("  r003: {prev: r002, phase: 3d}\n  r004: {prev: r003, phase: 3d}\n"
-                          "  r005: {prev: r004, phase: 3d}\n")
-    assert list(config.load(path).rounds) == [f"r00{i}" for i in range(6)]
+    assert f"  policy: {names[-1]}\n" in after
+    assert after.replace(f"  policy: {names[-1]}\n", f"  policy: {shipped[-1]}\n", 1).startswith(before.rstrip("\n"))
+    assert after.endswith("".join(f"  {name}: {{prev: {prev}, phase: 3d}}\n"
+                                  for name, prev in zip(names, [shipped[-1], *names[:-1]])))
+    assert list(config.load(path).rounds) == [*shipped, *names]
 
 
 def test_rounds_add_refuses_invalid_params_and_writes_nothing(project: Path) -> None:
@@ -123,4 +126,5 @@ def test_add_rounds_to_empty_rounds(tmp_path: Path) -> None:
 
 def test_rounds_add_continues_after_a_gap(params_dict: dict[str, Any]) -> None:
     params_dict["rounds"] = {"r000": {"prev": "base", "phase": "3d"}, "r002": {"prev": "r000", "phase": "3d"}}
+    params_dict["evaluate"]["policy"] = "r002"
     assert new_rounds(config.validate(params_dict), 1) == [("r003", "r002", "3d")]

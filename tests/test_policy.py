@@ -143,7 +143,7 @@ def test_adapter_of_another_rank_is_a_user_error(tmp_path: Path, params_dict: di
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ("toy", "unknown policy.model 'toy'"),
+        ("wan3", "unknown policy.model 'wan3'"),
         ("wan2.1-1.3b", "model Wan-AI/Wan2.1-T2V-1.3B-Diffusers not found locally"),
         ("someone/some-wan", "model someone/some-wan not found locally"),
     ],

@@ -41,7 +41,7 @@ def test_dvc_repro_prompts_then_skips(project: Path) -> None:
     meta = store.read_metadata_of(table)
     params = config.load(project / "params.yaml")
     assert meta["params_hash"] == config.params_hash(params, ["seed", "prompts.sources", "prompts.generator",
-                                                              "prompts.max_chars"])
+                                                              "prompts.toy", "prompts.max_chars"])
     assert meta["schema"] == "prompts" and meta["code_version"].startswith("0.1.0")
     report = json.loads((project / "reports/prompts.json").read_text())
     assert report["prompts"] == table.num_rows and report["camera_unparsed"] == 16

@@ -71,12 +71,12 @@ def test_front_gaussian_occludes_the_back_one() -> None:
         assert float(out.depth[0, 24, 32]) == pytest.approx(3.0, abs=0.05)
 
 
-@pytest.mark.parametrize("sh_degree", [None, 2])
-def test_tiled_equals_dense(sh_degree: int | None) -> None:
+@pytest.mark.parametrize(("sh_degree", "tile"), [(None, 8), (2, 8), (None, 4)])
+def test_tiled_equals_dense(sh_degree: int | None, tile: int) -> None:
     g = random_gaussians(400, seed=1, sh_degree=sh_degree)
     w2c = torch.from_numpy(orbit_cameras(np.array([-8.0, 0.0, 11.0]), 40, 56, radius=4.0, target=(0, 0, 4)).w2c).float()
     K = torch.from_numpy(orbit_cameras(np.array([0.0]), 40, 56).K).float().expand(3, 3, 3)
-    tiled = render(g, w2c, K, 56, 40, backend="torch", tile_size=8)
+    tiled = render(g, w2c, K, 56, 40, backend="torch", tile_size=tile)
     dense = render(g, w2c, K, 56, 40, backend="torch", tile_size=64)
     assert float(tiled.alpha.mean()) > 0.2
     torch.testing.assert_close(tiled.rgb, dense.rgb, rtol=0, atol=1e-5)

@@ -92,19 +92,19 @@ def truth(frames: np.ndarray, cams: Cameras, depth: torch.Tensor) -> Reconstruct
 def test_scene_gaussians_from_true_depth() -> None:
     frames, cams, depth = film()
     rec = truth(frames, cams, depth)
-    held = scene_gaussians(rec, holdout=True, conf_percentile=0.0, max_gaussians=100_000)
+    held = scene_gaussians(rec, holdout=True, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
     assert held.frames_used == [0, 2, 4, 6]
     expected = int((~depth_edges(depth[[0, 2, 4, 6]])).sum())
     assert len(held.gaussians) == expected
-    everything = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=100_000)
+    everything = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
     assert everything.frames_used == list(range(7)) and len(everything.gaussians) > len(held.gaussians)
-    thinned = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=5_000)
+    thinned = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=5_000, edge_rel=0.02)
     assert len(thinned.gaussians) <= 5_000
     confident = scene_gaussians(rec, holdout=False, conf_percentile=50.0,
-                                max_gaussians=100_000)  # conf is flat: a percentile drops nothing
+                                max_gaussians=100_000, edge_rel=0.02)  # conf is flat: a percentile drops nothing
     assert confident.confident_fraction > 0.9
     with pytest.raises(ReconstructionFailed, match="no valid depth"):
-        scene_gaussians(replace(rec, depth=torch.zeros_like(depth)), True, 0.0, 1000)
+        scene_gaussians(replace(rec, depth=torch.zeros_like(depth)), True, 0.0, 1000, 0.02)
 
 
 class KnownGeometry:

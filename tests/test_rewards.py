@@ -99,7 +99,7 @@ def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
 
     def score(video: np.ndarray, w2c: np.ndarray, d: torch.Tensor) -> float:
         rec = Reconstruction(d, torch.ones_like(d), video, w2c, cams.K, (size, size))
-        g = scene_gaussians(rec, True, 0.0, 100_000).gaussians
+        g = scene_gaussians(rec, True, 0.0, 100_000, 0.02).gaussians
         back = render(g, torch.from_numpy(w2c).float(), torch.from_numpy(cams.K).float(), size, size, "torch").rgb
         renders = (back.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
         r = s_recon(renders, video, list(range(1, n, 2)), "ssim").s_recon

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, run
 from test_rollout import edit
 from worldr1 import audit, config, ids, store
 from worldr1.geometry.raster import render
@@ -46,9 +46,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def params_file(tmp_path_factory: pytest.TempPathFactory, tiny_params_file: Path) -> Path:
     d = tmp_path_factory.mktemp("params")
-    shutil.copy(ROOT / "params.yaml", d / "params.yaml")
+    shutil.copy(tiny_params_file, d / "params.yaml")
     edit(d, FAST)
     return d / "params.yaml"
 
@@ -156,11 +156,11 @@ def test_long_videos_are_subsampled_evenly(clips: dict[str, Path]) -> None:
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(clips: dict[str, Path], tmp_path: Path, video: str,
-                                                           prompt: str, message: str) -> None:
+                                                           prompt: str, message: str, params_file: Path) -> None:
     path = clips.get(video, tmp_path / "missing.mp4")
     out, keep = tmp_path / "scores.parquet", tmp_path / "kept"
     proc = run([WORLDR1, "score", str(path), "--prompt", prompt, "--out", str(out), "--keep", str(keep),
-                "--params", str(ROOT / "params.yaml")], tmp_path, check=False)
+                "--params", str(params_file)], tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -60,7 +60,7 @@ def replay_in_one_process(project: Path) -> dict[str, torch.Tensor]:
 def test_two_rounds_loop_cache_resume_and_report(project: Path) -> None:
     edit(project, TWO_ROUNDS)
     first = run(["dvc", "repro"], project)
-    assert ran(first.stdout) == {"prompts", "base", "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "base", "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
                                                                 for r in ("r000", "r001"))}
     assert ran(run(["dvc", "repro"], project).stdout) == set()
 

@@ -22,8 +22,10 @@ from worldr1.errors import UserError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 prompts_app = typer.Typer(no_args_is_help=True, help="Look at the prompts table.")
 rounds_app = typer.Typer(no_args_is_help=True, help="Edit the rounds of params.yaml.")
+profile_app = typer.Typer(no_args_is_help=True, help="Model profiles: toy (default), tiny, wan2.1-1.3b, wan2.1-14b.")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(rounds_app, name="rounds")
+app.add_typer(profile_app, name="profile")
 
 out = Console()
 err = Console(stderr=True)
@@ -196,6 +198,27 @@ def rounds_add(
         out.print(f"added {name}: prev={prev}, phase={phase}")
 
 
+@profile_app.command("use")
+def profile_use(
+    name: Annotated[str, typer.Argument(help="the profile: toy, tiny, wan2.1-1.3b or wan2.1-14b")],
+    params: ParamsOpt = Path(config.PARAMS_FILE),
+) -> None:
+    """Rewrite params.yaml from profile NAME, keeping its rounds (then `dvc repro` reruns what changed)."""
+    from worldr1.profiles import use_profile
+
+    use_profile(params, name)
+    out.print(f"{params} now holds profile {name} (rounds kept)")
+
+
+@profile_app.command("list")
+def profile_list() -> None:
+    """The profiles shipped with worldr1."""
+    from worldr1.profiles import available
+
+    for name in available():
+        out.print(name)
+
+
 # ---------------------------------------------------------------------------------------------
 # sample
 
@@ -212,7 +235,7 @@ def sample_video(
     import torch
 
     from worldr1.grpo.sampler import Schedule, sample
-    from worldr1.policy import load_wan
+    from worldr1.policy import load_policy
     from worldr1.video import write_mp4
 
     if out.suffix.lower() != ".mp4":
@@ -221,7 +244,7 @@ def sample_video(
         raise UserError(f"adapter directory {adapter} not found", "pass a round's policy folder, e.g. data/rounds/r000/policy")
     p = config.load(params)
     ro = p.rollout
-    policy = load_wan(p.policy)
+    policy = load_policy(p.policy)
     if adapter is not None:
         policy.attach_adapter(p.policy, p.seed, adapter)
     schedule = Schedule.flow_match(ro.steps, ro.shift)

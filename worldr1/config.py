@@ -50,16 +50,25 @@ class PromptGenerator(Group):
     split: Split
 
 
+class ToyPrompts(Group):
+    """Toy-world prompts (a seeded scene and camera moves each) for the toy profile."""
+
+    train: Annotated[int, Field(ge=0, le=1_000_000)]
+    test: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
 class Prompts(Group):
     sources: list[PromptSource]
     generator: PromptGenerator
+    toy: ToyPrompts
     max_chars: Annotated[int, Field(ge=16, le=100_000)]
     batch_per_round: PosInt
 
     @model_validator(mode="after")
     def _some_source(self) -> Prompts:
-        if not self.sources and self.generator.count == 0:
-            raise ValueError("no prompt source: list files under prompts.sources or set prompts.generator.count > 0")
+        if not self.sources and self.generator.count == 0 and self.toy.train + self.toy.test == 0:
+            raise ValueError("no prompt source: list files under prompts.sources or set prompts.generator.count "
+                             "or prompts.toy counts > 0")
         return self
 
 
@@ -133,13 +142,17 @@ class Rollout(Group):
 
 
 class Reconstruct(Group):
-    backend: Literal["da3"]
-    #: tiny (DA3-SMALL's architecture, random weights), da3-small/base/large/giant, a repo id or a folder
+    backend: Literal["da3", "toy"]
+    #: da3: tiny (DA3-SMALL's architecture, random weights), da3-small/base/large/giant, a repo id or a
+    #: folder; toy: `toy`, the reconstructor the toy-pretrain stage trains
     model: str = Field(min_length=1)
     process_res: Annotated[int, Field(ge=28, le=2048)]
     renderer: Literal["auto", "gsplat", "torch"]
     #: the least confident share of pixels (percent) that does not become Gaussians
     conf_percentile: Annotated[float, Field(ge=0, lt=100)]
+    #: a pixel between two depth layers differing by more than this share of its depth is a
+    #: "flying pixel" and makes no Gaussian (0: keep all); low resolutions need more
+    edge_rel: NonNegFloat
     #: pixel-aligned Gaussians per video at most (the pixel grid is thinned to fit)
     max_gaussians: Annotated[int, Field(ge=1000)]
     #: build the scene from even frames only, so odd input cameras are held-out views
@@ -203,6 +216,71 @@ class Evaluate(Group):
     ema: bool
 
 
+class ToyData(Group):
+    """The toy-data stage's clips: procedurally rendered, a share made 3D-inconsistent on purpose."""
+
+    clips: Annotated[int, Field(ge=8, le=1_000_000)]
+    frames: Annotated[int, Field(ge=2, le=257)]
+    height: Annotated[int, Field(ge=8, le=1024)]
+    width: Annotated[int, Field(ge=8, le=1024)]
+    inconsistent_share: Annotated[float, Field(ge=0, le=1)]
+    #: Gaussians per unit of surface; below ~20 the floor shows gaps at 32 px
+    density: PosFloat
+    #: render processes (one torch thread each)
+    workers: PosInt
+
+
+class Training(Group):
+    steps: PosInt
+    batch: PosInt
+    lr: PosFloat
+
+
+class ToyPolicyNet(Group):
+    """The toy policy's frame autoencoder (4x smaller frames), WanTransformer3DModel and word encoder."""
+
+    latent_channels: PosInt
+    autoencoder_width: Annotated[int, Field(ge=8, multiple_of=8)]
+    patch: PosInt
+    heads: PosInt
+    head_dim: PosInt
+    ffn_dim: PosInt
+    layers: PosInt
+    text_dim: PosInt
+    max_words: PosInt
+
+    @property
+    def dim(self) -> int:
+        return self.heads * self.head_dim
+
+
+class ToyPolicyPretrain(Group):
+    net: ToyPolicyNet
+    autoencoder: Training
+    train: Training
+    #: share of training prompts replaced by the empty prompt, so CFG has an unconditional model
+    text_dropout: Annotated[float, Field(ge=0, lt=1)]
+    #: the saved weights are this EMA of the trained ones
+    ema_decay: Annotated[float, Field(ge=0, lt=1)]
+
+
+class ToyReconstructorNet(Group):
+    width: PosInt
+
+
+class ToyReconstructorPretrain(Group):
+    net: ToyReconstructorNet
+    train: Training
+
+
+class Toy(Group):
+    """The toy world's data and the two models the toy-pretrain stage trains on it."""
+
+    data: ToyData
+    policy: ToyPolicyPretrain
+    reconstructor: ToyReconstructorPretrain
+
+
 class Params(Group):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     prompts: Prompts
@@ -215,6 +293,7 @@ class Params(Group):
     schedule: Schedule
     launch: Literal["python"]
     evaluate: Evaluate
+    toy: Toy
     rounds: dict[str, RoundItem]
 
     @field_validator("rounds")
@@ -238,6 +317,17 @@ class Params(Group):
             last = next(reversed(self.rounds), None)
             raise ValueError(f"evaluate.policy {self.evaluate.policy!r} is not a round in rounds"
                              + (f" (the last is {last!r})" if last else ""))
+        return self
+
+    @model_validator(mode="after")
+    def _toy_sizes(self) -> Params:
+        # The toy models know only the clip size they were trained on.
+        d, r = self.toy.data, self.rollout
+        if self.policy.model == "toy" and (r.frames, r.height, r.width) != (d.frames, d.height, d.width):
+            raise ValueError(f"rollout frames/height/width {r.frames}/{r.height}/{r.width} differ from toy.data's "
+                             f"{d.frames}/{d.height}/{d.width}, which the toy policy is trained on: make them equal")
+        if self.reconstruct.backend == "toy" and self.reconstruct.model != "toy":
+            raise ValueError("reconstruct.model must be `toy` with backend toy (the toy-pretrain stage trains it)")
         return self
 
     @property

@@ -52,6 +52,22 @@ class Paths:
     def prompts_report(self) -> str:
         return self._join("reports", "prompts.json")
 
+    @property
+    def toy_clips(self) -> str:
+        return self._join("data", "toy", "clips")
+
+    @property
+    def toy_policy(self) -> str:
+        return self._join("data", "toy", "policy")
+
+    @property
+    def toy_reconstructor(self) -> str:
+        return self._join("data", "toy", "reconstructor")
+
+    @property
+    def toy_report(self) -> str:
+        return self._join("reports", "toy-pretrain.json")
+
     def round_dir(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name)
 

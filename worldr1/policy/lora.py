@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from diffusers import WanPipeline
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors import SafetensorError, safe_open
 
 from worldr1.config import Lora
+from worldr1.config import Policy as PolicyParams
 from worldr1.errors import UserError
+from worldr1.ids import derive_seed
 from worldr1.policy.base import seeded
 
 ADAPTER = "default"
@@ -39,6 +42,8 @@ def save(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
     state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()}
     metadata = lora_config(cfg).to_dict()
     metadata["target_modules"] = sorted(metadata["target_modules"])
+    from diffusers import WanPipeline  # here: it imports transformers, which the toy policy never needs
+
     WanPipeline.save_lora_weights(directory, transformer_lora_layers=state,
                                   transformer_lora_adapter_metadata=json.loads(json.dumps(metadata, default=str)))
 
@@ -64,3 +69,46 @@ def load(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
     result = set_peft_model_state_dict(transformer, state, adapter_name=ADAPTER)
     if getattr(result, "unexpected_keys", None):
         raise UserError(f"the adapter in {directory} has unexpected tensors", "start again from base")
+
+
+class LoraPolicy:
+    """What every policy with a diffusers transformer and a peft adapter shares (Wan, the toy policy):
+    the reference (adapter off), the trainable parameters, and the adapter's life cycle."""
+
+    transformer: torch.nn.Module
+    device: torch.device
+
+    @contextlib.contextmanager
+    def reference(self) -> Iterator[None]:
+        self.transformer.disable_adapters()  # type: ignore[operator]
+        try:
+            yield
+        finally:
+            self.transformer.enable_adapters()  # type: ignore[operator]
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for n, p in self.transformer.named_parameters() if "lora_" in n]
+
+    def prepare_training(self) -> None:
+        """Gradient checkpointing on GPU, where activations of 81 frames at 480p do not fit
+        otherwise; on the CPU it would only cost time. It recomputes, so the numbers stay the same."""
+        if self.device.type == "cuda":
+            self.transformer.enable_gradient_checkpointing()  # type: ignore[operator]
+
+    def attach_adapter(self, cfg: PolicyParams, seed: int, directory: Path | None = None) -> None:
+        """A fresh adapter (seeded), or the one saved in `directory` by an earlier round."""
+        attach(self.transformer, cfg.lora, derive_seed(seed, "lora-init"))
+        if directory is not None:
+            load(self.transformer, directory, cfg.lora)
+        self.transformer.to(device=self.device)
+        for p in self.trainable_parameters():
+            # Adapter weights stay fp32 for the optimizer; peft casts activations around them.
+            p.data = p.data.float()
+            p.requires_grad_(True)
+
+    def load_adapter(self, directory: Path, cfg: PolicyParams) -> None:
+        """Swap the attached adapter's weights for those saved in `directory`."""
+        load(self.transformer, directory, cfg.lora)
+
+    def save_adapter(self, directory: Path, cfg: PolicyParams) -> None:
+        save(self.transformer, directory, cfg.lora)

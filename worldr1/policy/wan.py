@@ -6,8 +6,6 @@ pipeline, so our sampler sees exactly the numbers `WanPipeline.__call__` would.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ from safetensors import SafetensorError
 from worldr1 import weights
 from worldr1.config import Policy as PolicyParams
 from worldr1.errors import UserError
-from worldr1.ids import derive_seed
 from worldr1.policy import lora
 from worldr1.policy.base import default_device, resolve_dtype
 
@@ -30,7 +27,7 @@ PRESETS = {
 WAN_MAX_SEQUENCE_LENGTH = 512
 
 
-class WanPolicy:
+class WanPolicy(lora.LoraPolicy):
     def __init__(self, pipe: WanPipeline, name: str, device: torch.device, dtype: torch.dtype,
                  max_sequence_length: int) -> None:
         self.pipe = pipe
@@ -74,43 +71,6 @@ class WanPolicy:
         video = vae.decode(latents.float() * std + mean, return_dict=False)[0]
         frames = self.pipe.video_processor.postprocess_video(video, output_type="np")  # [B, F, H, W, 3] in [0, 1]
         return torch.from_numpy(np.round(np.asarray(frames) * 255).clip(0, 255).astype(np.uint8))
-
-    @contextlib.contextmanager
-    def reference(self) -> Iterator[None]:
-        self.transformer.disable_adapters()
-        try:
-            yield
-        finally:
-            self.transformer.enable_adapters()
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for n, p in self.transformer.named_parameters() if "lora_" in n]
-
-    def prepare_training(self) -> None:
-        """Gradient checkpointing on GPU, where activations of 81 frames at 480p do not fit
-        otherwise; on the CPU it would only cost time. It recomputes, so the numbers stay the same."""
-        if self.device.type == "cuda":
-            self.transformer.enable_gradient_checkpointing()
-
-    # -- adapter ---------------------------------------------------------------------------
-
-    def attach_adapter(self, cfg: PolicyParams, seed: int, directory: Path | None = None) -> None:
-        """A fresh adapter (seeded), or the one saved in `directory` by an earlier round."""
-        lora.attach(self.transformer, cfg.lora, derive_seed(seed, "lora-init"))
-        if directory is not None:
-            lora.load(self.transformer, directory, cfg.lora)
-        self.transformer.to(device=self.device)
-        for p in self.trainable_parameters():
-            # Adapter weights stay fp32 for the optimizer; peft casts activations around them.
-            p.data = p.data.float()
-            p.requires_grad_(True)
-
-    def load_adapter(self, directory: Path, cfg: PolicyParams) -> None:
-        """Swap the attached adapter's weights for those saved in `directory`."""
-        lora.load(self.transformer, directory, cfg.lora)
-
-    def save_adapter(self, directory: Path, cfg: PolicyParams) -> None:
-        lora.save(self.transformer, directory, cfg.lora)
 
 
 def load_wan(cfg: PolicyParams, device: torch.device | None = None) -> WanPolicy:

@@ -14,6 +14,7 @@ from worldr1.prompts.generator import generate_prompts
 from worldr1.prompts.sources import Skipped, SourceLine, read_prompt_file, resolve
 
 GENERATOR_SOURCE = "generator"
+TOY_SOURCE = "toy"
 # The report lists this many skipped lines in full; the counts cover all of them.
 REPORT_EXAMPLES = 50
 HOLDOUT_RANK = {"train": 0, "dynamic": 1, "test": 2}
@@ -41,6 +42,11 @@ class PromptSet:
         }
 
 
+def toy_prompt_seed(seed: int, split: str, index: int) -> int:
+    """Scenes of toy prompts: seeds of their own, so no prompt is a pretraining clip's."""
+    return derive_seed(seed, "toy-prompts", split, index) % 2**31
+
+
 def build_prompt_set(cfg: Prompts, seed: int, root: str = ".") -> PromptSet:
     lines: list[tuple[SourceLine, str]] = []
     skipped: list[Skipped] = []
@@ -52,6 +58,14 @@ def build_prompt_set(cfg: Prompts, seed: int, root: str = ".") -> PromptSet:
     if cfg.generator.count:
         made = generate_prompts(cfg.generator.count, derive_seed(seed, "prompts", "generator"))
         lines += [(SourceLine(g.text, GENERATOR_SOURCE, g.index), cfg.generator.split) for g in made]
+
+    for split in ("train", "test"):
+        count = getattr(cfg.toy, split)
+        if count:
+            from worldr1.toyworld.corrupt import clip_prompt  # the toy world only when a profile asks for it
+
+            lines += [(SourceLine(clip_prompt(toy_prompt_seed(seed, split, i)), TOY_SOURCE, i), split)
+                      for i in range(count)]
 
     kept: dict[str, tuple[SourceLine, str]] = {}
     duplicates = 0

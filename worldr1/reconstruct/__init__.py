@@ -1,7 +1,13 @@
-"""Reconstructors (Depth Anything 3) and what the reconstruct stage makes of their output."""
+"""Reconstructors (Depth Anything 3, the toy reconstructor) and what the reconstruct stage makes of their output.
+
+The backends load lazily: a stage that only reads reconstructions (score) must not pay for
+importing Depth Anything 3 and diffusers at every process start.
+"""
+
+from typing import Any
 
 from worldr1.reconstruct.base import Reconstruction, Reconstructor
-from worldr1.reconstruct.da3 import DA3Reconstructor, load_reconstructor
+from worldr1.reconstruct.load import load_reconstructor
 from worldr1.reconstruct.scene import ReconstructionFailed, check_cameras, check_frames, render_views, scene_gaussians
 
 __all__ = [
@@ -15,3 +21,11 @@ __all__ = [
     "render_views",
     "scene_gaussians",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DA3Reconstructor":
+        from worldr1.reconstruct.da3 import DA3Reconstructor
+
+        return DA3Reconstructor
+    raise AttributeError(name)

@@ -91,9 +91,7 @@ def _gaussians(g) -> Gaussians:  # noqa: ANN001
                      sh=g.harmonics[0].float().transpose(1, 2).contiguous())
 
 
-def load_reconstructor(backend: str, model: str, process_res: int) -> DA3Reconstructor:
-    if backend != "da3":
-        raise UserError(f"unknown reconstruct.backend {backend!r}", "use da3")
+def load_da3(model: str, process_res: int) -> DA3Reconstructor:
     if model != "tiny" and model not in PRESETS and "/" not in model and not Path(model).exists():
         raise UserError(f"unknown reconstruct.model {model!r}",
                         f"use tiny, {', '.join(PRESETS)}, a Hugging Face repo id or a local folder")

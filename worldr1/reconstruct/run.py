@@ -77,7 +77,7 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
         recon = reconstructor.reconstruct(frames)
         cams = recon.cameras
         check_cameras(cams)
-        scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians)
+        scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel)
         depth = recon.depth[torch.isfinite(recon.depth) & (recon.depth > 0)]
         median_depth = float(depth.median()) if depth.numel() else 1.0
         views = render_views(scene.gaussians.to(device), cams, median_depth, cfg.renderer)

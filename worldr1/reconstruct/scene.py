@@ -51,7 +51,8 @@ class SceneGaussians:
     confident_fraction: float
 
 
-def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int) -> SceneGaussians:
+def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int,
+                    edge_rel: float) -> SceneGaussians:
     """The model's own Gaussians, or pixel-aligned ones from the confident depth of the used frames.
 
     With `holdout`, only even frames build the scene, so renders at odd cameras are held-out views.
@@ -63,7 +64,9 @@ def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float
     if not bool(finite.any()):
         raise ReconstructionFailed("no valid depth")
     threshold = torch.quantile(conf[finite].float(), conf_percentile / 100.0) if conf_percentile > 0 else -math.inf
-    confident = finite & (conf >= threshold) & ~depth_edges(torch.where(finite, depth, torch.zeros_like(depth)))
+    confident = finite & (conf >= threshold)
+    if edge_rel > 0:
+        confident &= ~depth_edges(torch.where(finite, depth, torch.zeros_like(depth)), edge_rel)
     fraction = float(confident.float().mean())
     if recon.gaussians is not None:
         return SceneGaussians(recon.gaussians, used, fraction)

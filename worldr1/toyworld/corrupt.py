@@ -196,11 +196,20 @@ def corrupt(scene: ToyScene, cameras: Cameras, rng: np.random.Generator) -> tupl
     raise AssertionError("scene_swap always applies")
 
 
+def clip_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed, "toyworld", "clip"))
+
+
+def clip_prompt(seed: int) -> str:
+    """The prompt of the clip `seed` (what `plan_clip(seed, ...).prompt` is), without planning it."""
+    return toy_prompt(make_scene(seed), draw_primitives(clip_rng(seed)))
+
+
 def plan_clip(seed: int, frames: int, height: int, width: int, inconsistent_share: float) -> ClipPlan:
     """Moves, scene, cameras and maybe a corruption, deterministically from `seed`."""
     if not 0.0 <= inconsistent_share <= 1.0:
         raise ValueError(f"inconsistent_share must be in [0, 1], got {inconsistent_share}")
-    rng = np.random.default_rng(derive_seed(seed, "toyworld", "clip"))
+    rng = clip_rng(seed)
     primitives = draw_primitives(rng)
     scene = make_scene(seed)
     cameras = toy_cameras(primitives, frames, scene, height, width)

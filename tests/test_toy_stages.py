@@ -1,0 +1,86 @@
+"""The toy profile under `dvc repro`, at test sizes: toy-data and toy-pretrain run once and are
+cached, the pretrained policy loads through the policy interface and samples, a round and evaluate
+run on the toy models, and `dvc exp run -S` on a reward weight reruns only what reads it."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import ROOT, run
+from ruamel.yaml import YAML
+from test_rollout import edit
+from test_update_stage import ran
+
+from worldr1 import config
+from worldr1.grpo.sampler import Schedule, sample
+from worldr1.policy import load_policy
+from worldr1.profiles import use_profile
+
+SMALL_TOY = {
+    "prompts.toy": {"train": 8, "test": 2}, "prompts.batch_per_round": 2, "rollout.group_size": 2, "rollout.steps": 4,
+    "toy.data.clips": 12,
+    "toy.policy.net": {"latent_channels": 4, "autoencoder_width": 8, "patch": 1, "heads": 2, "head_dim": 8,
+                       "ffn_dim": 32, "layers": 1, "text_dim": 16, "max_words": 40},
+    "toy.policy.autoencoder": {"steps": 3, "batch": 8, "lr": 1.0e-3},
+    "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.reconstructor.net": {"width": 8}, "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
+    "grpo.minibatch_samples": 2,
+}
+
+
+@pytest.mark.parametrize(("stage", "script"), [("toy-data", "toy_data"), ("toy-pretrain", "toy_pretrain")])
+def test_dvc_params_match_the_stage_scripts(stage: str, script: str) -> None:
+    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    module = runpy.run_path(str(ROOT / "stages" / f"{script}.py"), run_name="params")
+    assert stages[stage]["params"] == module["PARAMS"]
+
+
+@pytest.fixture
+def toy_project(project: Path) -> Path:
+    shutil.copy2(ROOT / "params.yaml", project / "params.yaml")
+    use_profile(project / "params.yaml", "toy")
+    edit(project, SMALL_TOY)
+    return project
+
+
+def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
+    p = toy_project
+    first = run(["dvc", "repro"], p)
+    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "base", "rollout@r000", "reconstruct@r000",
+                                 "score@r000", "update@r000", "report", "evaluate"}
+    assert ran(run(["dvc", "repro"], p).stdout) == set()
+
+    clips = pq.read_table(p / "data/toy/clips/clips.parquet").to_pylist()
+    assert len(clips) == 12 and {c["consistent"] for c in clips} == {True, False}
+    rewards = pq.read_table(p / "data/rounds/r000/rewards.parquet").to_pylist()
+    assert len(rewards) == 4 and all(r["status"] == "ok" and r["s_recon"] is not None for r in rewards)
+    recon = pq.read_table(p / "data/rounds/r000/recon/recon.parquet")
+    assert json.loads(recon.schema.metadata[b"worldr1.models"])["reconstructor"] == "toy"
+    report = json.loads((p / "reports/eval.json").read_text())
+    assert set(report["means"]) == {"base", "r000"} and report["prompts"] == 2
+    assert report["means"]["base"]["psnr_heldout"] is not None
+
+    # The stage's pretrained policy, through the policy interface, with the round's adapter.
+    params = config.load(p / "params.yaml")
+    policy = load_policy(params.policy, torch.device("cpu"), root=str(p))
+    policy.attach_adapter(params.policy, params.seed, p / "data/rounds/r000/policy")
+    ro = params.rollout
+    text = policy.encode(["Camera orbit left. A red cube on a grey and white checkered floor under a blue sky."])
+    traj = sample(policy, text, policy.encode([""]), [torch.Generator().manual_seed(0)],
+                  policy.latent_shape(ro.frames, ro.height, ro.width), Schedule.flow_match(ro.steps, ro.shift),
+                  ro.cfg, ro.sde, [])
+    frames = policy.decode(traj.final)
+    assert frames.shape == (1, ro.frames, ro.height, ro.width, 3) and frames.dtype == torch.uint8
+
+    # A reward weight reruns scoring and what follows it, never the toy models or the rollout.
+    run(["git", "add", "-A"], p)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "toy"], p)
+    exp = run(["dvc", "exp", "run", "-S", "reward.weights.s_traj=0.5"], p)
+    assert ran(exp.stdout) == {"score@r000", "update@r000", "report", "evaluate"}

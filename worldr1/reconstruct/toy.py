@@ -1,0 +1,171 @@
+"""The toy reconstructor: a small feed-forward network trained on toy-world ground truth, behind the
+`Reconstructor` protocol, so the score path is the same code as with Depth Anything 3.
+
+Like DA3 it predicts, from the frames alone, a depth map per frame and every frame's camera
+relative to the first (OpenCV world-to-camera, frame 0 at the identity). Two heads:
+- depth: a small U-Net on each frame, log-depth out;
+- pose: a CNN on (frame 0, frame i) stacked, a rotation vector and a translation out.
+The intrinsics are the toy cameras' own (a fixed field of view), as DA3's would be estimated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from worldr1.errors import UserError
+from worldr1.policy.base import default_device, seeded
+from worldr1.reconstruct.base import Reconstruction
+
+NAME = "toy"
+WEIGHTS = "reconstructor.safetensors"
+CONFIG = "config.json"
+
+
+def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(4, cout), nn.SiLU())
+
+
+class DepthNet(nn.Module):
+    """A two-level U-Net: log-depth `[B, H, W]` of images `[B, 3, H, W]` in [0, 1]."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.enc1 = nn.Sequential(conv(3, width), conv(width, width))
+        self.enc2 = nn.Sequential(conv(width, 2 * width, 2), conv(2 * width, 2 * width))
+        self.enc3 = nn.Sequential(conv(2 * width, 4 * width, 2), conv(4 * width, 4 * width))
+        self.dec2 = conv(6 * width, 2 * width)
+        self.dec1 = conv(3 * width, width)
+        self.out = nn.Conv2d(width, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([up(e3, scale_factor=2.0), e2], 1))
+        d1 = self.dec1(torch.cat([up(d2, scale_factor=2.0), e1], 1))
+        return self.out(d1)[:, 0]
+
+
+class PoseNet(nn.Module):
+    """Frame i's camera relative to frame 0's from the two images: (rotation vector, translation)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        # Where things moved matters, not only how much: the features keep a 4x4 layout into the head.
+        self.features = nn.Sequential(conv(9, width), conv(width, 2 * width, 2), conv(2 * width, 4 * width, 2),
+                                      conv(4 * width, 4 * width, 2), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(64 * width, 8 * width), nn.SiLU(), nn.Linear(8 * width, 6))
+
+    def forward(self, first: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(self.features(torch.cat([first, other, other - first], 1)))
+        return out[:, :3], out[:, 3:]
+
+
+def rotation_matrix(rotvec: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: rotation vectors `[B, 3]` -> matrices `[B, 3, 3]` (differentiable)."""
+    skew = torch.zeros((*rotvec.shape[:-1], 3, 3), dtype=rotvec.dtype, device=rotvec.device)
+    x, y, z = rotvec.unbind(-1)
+    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -z, y, -x
+    skew[..., 1, 0], skew[..., 2, 0], skew[..., 2, 1] = z, -y, x
+    return torch.linalg.matrix_exp(skew)
+
+
+def rotation_vector(r: np.ndarray) -> np.ndarray:
+    """Matrices `[..., 3, 3]` -> rotation vectors `[..., 3]` (angles below pi)."""
+    cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
+    angle = np.arccos(cos)
+    axis = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+    scale = np.where(angle > 1e-8, angle / (2 * np.sin(np.maximum(angle, 1e-8))), 0.5)
+    return axis * scale[..., None]
+
+
+def relative_poses(w2c: np.ndarray) -> np.ndarray:
+    """`w2c [..., F, 4, 4]` -> every frame's camera in frame 0's (frame 0 becomes the identity)."""
+    return w2c @ np.linalg.inv(w2c[..., :1, :, :])
+
+
+class ToyReconstructorNet(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.depth = DepthNet(width)
+        self.pose = PoseNet(width)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames `[B, F, 3, H, W]` in [0, 1] -> log-depth `[B, F, H, W]`, relative w2c `[B, F, 4, 4]`."""
+        b, f = frames.shape[:2]
+        flat = frames.flatten(0, 1)
+        log_depth = self.depth(flat).view(b, f, *frames.shape[-2:])
+        first = frames[:, :1].expand_as(frames).flatten(0, 1)
+        rotvec, t = self.pose(first, flat)
+        w2c = torch.zeros((b * f, 4, 4), dtype=frames.dtype, device=frames.device)
+        w2c[:, :3, :3] = rotation_matrix(rotvec)
+        w2c[:, :3, 3] = t
+        w2c[:, 3, 3] = 1.0
+        # Frame 0 is the reference by definition, not by what the network says of it.
+        w2c = w2c.view(b, f, 4, 4)
+        eye = torch.eye(4, dtype=w2c.dtype, device=w2c.device).expand(b, 1, 4, 4)
+        return log_depth, torch.cat([eye, w2c[:, 1:]], 1)
+
+
+def frames_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 `[..., F, H, W, 3]` -> float `[..., F, 3, H, W]` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).movedim(-1, -3)
+
+
+class ToyReconstructor:
+    """Reconstructs videos of the size it was trained on; intrinsics are the toy cameras'."""
+
+    def __init__(self, net: ToyReconstructorNet, K: np.ndarray, frame_hw: tuple[int, int],
+                 device: torch.device | None = None) -> None:
+        self.net = net.eval().requires_grad_(False)
+        self.K = np.asarray(K, dtype=np.float64)
+        self.frame_hw = frame_hw
+        self.device = device or default_device()
+        self.net.to(self.device)
+        self.name = NAME
+
+    @torch.no_grad()
+    def reconstruct(self, frames: np.ndarray) -> Reconstruction:
+        if tuple(frames.shape[1:3]) != self.frame_hw:
+            raise ValueError(f"the toy reconstructor takes {self.frame_hw[0]}x{self.frame_hw[1]} frames, "
+                             f"got {frames.shape[1]}x{frames.shape[2]}")
+        log_depth, w2c = self.net(frames_tensor(frames)[None].to(self.device))
+        n = frames.shape[0]
+        return Reconstruction(
+            depth=log_depth[0].exp().float().cpu(), conf=torch.ones((n, *self.frame_hw)),
+            images=np.ascontiguousarray(frames), extrinsics=w2c[0].double().cpu().numpy(),
+            intrinsics=np.repeat(self.K[None], n, 0), frame_hw=self.frame_hw,
+        )
+
+    def save(self, directory: Path) -> None:
+        save_file({k: v.contiguous().cpu() for k, v in self.net.state_dict().items()}, str(directory / WEIGHTS))
+        config = {"width": self.net.depth.out.in_channels, "K": self.K.tolist(), "frame_hw": list(self.frame_hw)}
+        (directory / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
+
+    @classmethod
+    def fresh(cls, width: int, K: np.ndarray, frame_hw: tuple[int, int], seed: int) -> ToyReconstructor:
+        with seeded(seed):
+            return cls(ToyReconstructorNet(width), K, frame_hw, torch.device("cpu"))
+
+
+def load_toy_reconstructor(directory: Path, device: torch.device | None = None) -> ToyReconstructor:
+    """The toy reconstructor the `toy-pretrain` stage wrote to `directory`."""
+    if not (directory / CONFIG).is_file():
+        raise UserError(f"no pretrained toy reconstructor in {directory}",
+                        "run `dvc repro toy-pretrain` (reconstruct.backend toy is trained by the pipeline itself)")
+    try:
+        config = json.loads((directory / CONFIG).read_text())
+        net = ToyReconstructorNet(int(config["width"]))
+        net.load_state_dict(load_file(str(directory / WEIGHTS)))
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise UserError(f"the toy reconstructor in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
+                        "rerun `dvc repro -f toy-pretrain`") from None
+    return ToyReconstructor(net, np.array(config["K"]), tuple(config["frame_hw"]), device)
