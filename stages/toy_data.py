@@ -8,7 +8,6 @@ import json
 
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
-from worldr1.toyworld.data import ClipSpec, clip_seed, render_clips, save_clips, uses_toy
 
 PARAMS = ["seed", "toy.data", "policy.model", "reconstruct.backend"]
 
@@ -17,10 +16,12 @@ def main() -> None:
     params = config.load()
     d = params.toy.data
     with store.atomic_dir(store.Paths().toy_clips) as out:
-        if not uses_toy(params):
+        if not params.uses_toy:
             (out / "unused.json").write_text(json.dumps({"reason": "no toy model in this profile"}) + "\n")
             err.print("toy-data: no toy model in this profile, nothing to render", highlight=False)
             return
+        from worldr1.toyworld.data import ClipSpec, clip_seed, render_clips, save_clips  # only when rendering
+
         spec = ClipSpec(d.frames, d.height, d.width, d.inconsistent_share, d.density)
         with progress_bar("toy-data") as tick:
             clips = render_clips([clip_seed(params.seed, i) for i in range(d.clips)], spec, d.workers, tick)

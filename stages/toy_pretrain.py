@@ -11,10 +11,6 @@ import numpy as np
 
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
-from worldr1.policy.toy import ToyPolicy
-from worldr1.reconstruct.toy import ToyReconstructor
-from worldr1.toyworld.data import load_clips, uses_toy
-from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
 
 PARAMS = ["seed", "toy", "rollout.shift", "policy.model", "reconstruct.backend"]
 
@@ -29,11 +25,17 @@ def main() -> None:
     toy = params.toy
     report: dict[str, object] = {"code": store.git_version()}
     with store.atomic_dir(paths.toy_policy) as policy_out, store.atomic_dir(paths.toy_reconstructor) as recon_out:
-        if not uses_toy(params):
+        if not params.uses_toy:
             for out in (policy_out, recon_out):
                 (out / "unused.json").write_text(json.dumps({"reason": "no toy model in this profile"}) + "\n")
             err.print("toy-pretrain: no toy model in this profile, nothing to train", highlight=False)
         else:
+            # Imported here: with another profile this stage only leaves a note, and should start fast.
+            from worldr1.policy.toy import ToyPolicy
+            from worldr1.reconstruct.toy import ToyReconstructor
+            from worldr1.toyworld.data import load_clips
+            from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
+
             data = load_clips(Path(paths.toy_clips))
             policy = ToyPolicy.fresh(toy.policy.net, data.prompts, params.seed)
             with progress_bar("toy-pretrain policy") as tick:

@@ -331,6 +331,11 @@ class Params(Group):
         return self
 
     @property
+    def uses_toy(self) -> bool:
+        """The profile has a toy model to train (the toy stages do nothing otherwise)."""
+        return self.policy.model == "toy" or self.reconstruct.backend == "toy"
+
+    @property
     def steps_per_round(self) -> int:
         """Optimizer steps one update stage takes: each step covers `minibatch_samples` samples."""
         samples = self.prompts.batch_per_round * self.rollout.group_size

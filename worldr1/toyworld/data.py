@@ -18,7 +18,6 @@ import pyarrow as pa
 import torch
 from safetensors.numpy import load_file, save_file
 
-from worldr1.config import Params
 from worldr1.errors import UserError
 from worldr1.ids import derive_seed
 from worldr1.toyworld.corrupt import ToyClip, make_clip
@@ -52,11 +51,6 @@ class ToyData:
 
     def __len__(self) -> int:
         return len(self.prompts)
-
-
-def uses_toy(params: Params) -> bool:
-    """The profile has a toy model to train (the toy stages do nothing otherwise)."""
-    return params.policy.model == "toy" or params.reconstruct.backend == "toy"
 
 
 def clip_seed(seed: int, index: int) -> int:
