@@ -46,7 +46,8 @@ def main() -> None:
             with progress_bar("toy-pretrain reconstructor") as tick:
                 recon_losses = pretrain_reconstructor(recon, data, toy.reconstructor, params.seed, tick)
             recon.save(recon_out)
-            report.update(clips=len(data), autoencoder_loss_last=tail_mean(ae_losses), policy_loss_first=tail_mean(losses[:50]), policy_loss_last=tail_mean(losses),
+            report.update(clips=len(data), autoencoder_loss_last=tail_mean(ae_losses),
+                          policy_loss_first=tail_mean(losses[:50]), policy_loss_last=tail_mean(losses),
                           reconstructor_loss_first=tail_mean(recon_losses[:50]),
                           reconstructor_loss_last=tail_mean(recon_losses))
             err.print(f"toy-pretrain: policy loss {report['policy_loss_first']:.3f} -> {report['policy_loss_last']:.3f}, "

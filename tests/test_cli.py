@@ -62,6 +62,7 @@ def test_prompts_show(project: Path) -> None:
         (["prompts", "show", "--camera", "zoom_in"], "unknown camera move 'zoom_in'"),
         (["prompts", "show"], "data/prompts/prompts.parquet not found"),
         (["rounds", "add", "0"], "cannot add 0 rounds"),
+        (["profile", "use", "wan3"], "unknown profile 'wan3'"),
     ],
 )
 def test_cli_user_errors(project: Path, args: list[str], message: str) -> None:
@@ -128,3 +129,22 @@ def test_rounds_add_continues_after_a_gap(params_dict: dict[str, Any]) -> None:
     params_dict["rounds"] = {"r000": {"prev": "base", "phase": "3d"}, "r002": {"prev": "r000", "phase": "3d"}}
     params_dict["evaluate"]["policy"] = "r002"
     assert new_rounds(config.validate(params_dict), 1) == [("r003", "r002", "3d")]
+
+
+def test_profile_use_switches_and_keeps_rounds(project: Path) -> None:
+    path = project / "params.yaml"
+    rounds = list(config.load(path).rounds)
+    run([WORLDR1, "profile", "use", "toy"], project)
+    toy = config.load(path)
+    assert toy.policy.model == "toy" and toy.uses_toy and list(toy.rounds) == rounds
+    assert toy.evaluate.policy == rounds[-1]
+    run([WORLDR1, "profile", "use", "tiny"], project)
+    assert config.load(path).policy.model == "tiny" and not config.load(path).uses_toy
+
+
+def test_profile_use_on_a_broken_file_writes_nothing(project: Path) -> None:
+    path = project / "params.yaml"
+    path.write_text("rounds: [unclosed\n")
+    proc = run([WORLDR1, "profile", "use", "toy"], project, check=False)
+    assert proc.returncode == 2 and "not valid YAML" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert path.read_text() == "rounds: [unclosed\n"

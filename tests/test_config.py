@@ -104,3 +104,15 @@ def test_steps_per_round(params_dict: dict[str, Any]) -> None:
     params_dict["grpo"]["minibatch_samples"] = 6
     params_dict["grpo"]["inner_epochs"] = 2
     assert config.validate(params_dict).steps_per_round == 2 * 6  # ceil(32 / 6) = 6 per epoch
+
+
+def test_toy_models_need_their_own_sizes(params_dict: dict) -> None:
+    params_dict["policy"]["model"] = "toy"
+    params_dict["toy"]["data"].update(frames=5, height=32, width=32)
+    with pytest.raises(UserError, match="differ from toy.data's 5/32/32"):
+        config.validate(params_dict)
+    params_dict["rollout"].update(frames=5, height=32, width=32)
+    assert config.validate(params_dict).uses_toy
+    params_dict["reconstruct"]["backend"] = "toy"
+    with pytest.raises(UserError, match="reconstruct.model must be `toy`"):
+        config.validate(params_dict)

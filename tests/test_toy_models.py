@@ -107,6 +107,11 @@ def test_pretrained_policy_saves_loads_and_samples_with_an_adapter(clips: tuple[
         load_toy(tmp_path)
 
 
+def test_missing_clips_are_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="toy clips in .* are missing or unreadable.*dvc repro toy-data"):
+        load_clips(tmp_path)
+
+
 def test_rotation_vectors_round_trip() -> None:
     v = torch.tensor([[0.1, -0.2, 0.05], [0.0, 0.0, 0.0], [0.0, 1.2, 0.0]], dtype=torch.float64)
     r = rotation_matrix(v)
@@ -142,3 +147,5 @@ def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path]
     assert np.mean(rot) < 0.8 * np.mean(rot_still), (np.mean(rot), np.mean(rot_still))
     with pytest.raises(ValueError, match="takes 32x32 frames"):
         loaded.reconstruct(np.zeros((FRAMES, 16, 16, 3), np.uint8))
+    with pytest.raises(UserError, match="no pretrained toy reconstructor"):
+        load_toy_reconstructor(tmp_path / "missing")

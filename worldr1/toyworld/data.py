@@ -8,6 +8,7 @@ so two processes on two cores go twice as fast as one process with two threads.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from safetensors.numpy import load_file, save_file
 
@@ -68,18 +70,17 @@ def render_clips(seeds: list[int], spec: ClipSpec, workers: int,
                  progress: Callable[[int, int], None] | None = None) -> list[ToyClip]:
     """Render the clips of `seeds` (in order) on `workers` processes."""
     jobs = [(s, spec) for s in seeds]
-    out: list[ToyClip] = []
-    if workers <= 1:
-        for n, job in enumerate(jobs):
-            out.append(_render(job))
-            if progress:
-                progress(n + 1, len(jobs))
-        return out
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for n, clip in enumerate(pool.imap(_render, jobs, chunksize=4)):
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            made = pool.imap(_render, jobs, chunksize=4)
+        else:
+            made = map(_render, jobs)
+        out: list[ToyClip] = []
+        for clip in made:
             out.append(clip)
             if progress:
-                progress(n + 1, len(jobs))
+                progress(len(out), len(jobs))
     return out
 
 
@@ -100,14 +101,10 @@ def save_clips(clips: list[ToyClip], directory: Path) -> None:
         "K": np.stack([c.video.K for c in clips]),
         "consistent": np.array([c.consistent for c in clips]),
     }, str(directory / CLIPS))
-    import pyarrow.parquet as pq
-
     pq.write_table(clips_table(clips), directory / TABLE)
 
 
 def load_clips(directory: Path) -> ToyData:
-    import pyarrow.parquet as pq
-
     try:
         t = load_file(str(directory / CLIPS))
         prompts = pq.read_table(directory / TABLE, columns=["prompt"]).column("prompt").to_pylist()

@@ -28,6 +28,19 @@ def learning_rate(cfg: Training, step: int) -> float:
     return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: Training, step: int,
+                   clip: torch.nn.Module | None = None) -> float:
+    """One step at the schedule's learning rate (gradients of `clip` clipped to norm 1); the loss."""
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(cfg, step)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(clip.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach())
+
+
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     """Noise levels drawn as the sampler spends its steps: uniform, then the schedule's shift."""
     return shift * u / (1 + (shift - 1) * u)
@@ -47,12 +60,7 @@ def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: Training, seed:
         z = ae.encoder(x)
         out = ae.decoder(z)
         loss = (out - x).abs().mean() + ((out - x) ** 2).mean() + 1e-4 * (z ** 2).mean()
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(opt, loss, cfg, step))
         if progress:
             progress(step + 1)
     ae.eval().requires_grad_(False)
@@ -90,17 +98,10 @@ def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrain, sh
         noise = torch.randn(x0.shape, generator=gen)
         s = sigma.view(-1, 1, 1, 1, 1)
         clean = policy.clean((1 - s) * x0 + s * noise, 1000 * sigma, policy.text_encoder(words))
-        loss = torch.nn.functional.mse_loss(clean, x0)
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg.train, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
-        opt.step()
+        losses.append(optimizer_step(opt, torch.nn.functional.mse_loss(clean, x0), cfg.train, step, clip=modules))
         with torch.no_grad():
             for e, p in zip(ema.parameters(), modules.parameters()):
                 e.lerp_(p, 1 - min(cfg.ema_decay, (1 + step) / (10 + step)))
-        losses.append(float(loss.detach()))
         if progress:
             progress(cfg.autoencoder.steps + step + 1, total)
     modules.load_state_dict(ema.state_dict())
@@ -130,12 +131,7 @@ def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyRecon
         loss = ((pred_depth - log_depth[pick]).abs().mean()
                 + (pred_w2c[:, :, :3, :3] - target[:, :, :3, :3]).abs().mean() * ROTATION_WEIGHT
                 + (pred_w2c[:, :, :3, 3] - target[:, :, :3, 3]).abs().mean())
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg.train, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(opt, loss, cfg.train, step))
         if progress:
             progress(step + 1, cfg.train.steps)
     net.eval().requires_grad_(False)
