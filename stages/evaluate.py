@@ -9,6 +9,7 @@ from rich.table import Table
 
 from worldr1 import config, store
 from worldr1.cli import err, out, progress_bar, stage
+from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.evaluate import METRICS, evaluate, summary, test_prompts
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
@@ -23,18 +24,24 @@ def main() -> None:
     prompts = test_prompts(store.read_table(paths.prompts, store.PROMPTS), ev.prompts)
     # The protocol holds out the odd frames whatever the training rounds do.
     scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
-    policy = load_policy(params.policy)
-    policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir("base")))
     latest = Path(paths.policy_dir(ev.policy))
     latest = latest / "ema" if ev.ema else latest
+    # Each rank evaluates its share of the prompts (both policies); rank 0 writes the report.
+    with joined(world_from_env()) as world, scratch(world, paths.eval_report) as parts, \
+            progress_bar("evaluate", world) as tick:
+        policy = load_policy(params.policy)
+        policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir("base")))
 
-    def use_latest():  # noqa: ANN202
-        policy.load_adapter(latest, params.policy)
-        return policy
+        def use_latest():  # noqa: ANN202
+            policy.load_adapter(latest, params.policy)
+            return policy
 
-    policies = {"base": lambda: policy, ev.policy: use_latest}
-    with progress_bar("evaluate") as tick:
-        rows = evaluate(policies, scored, prompts, VideoScorer(scored), tick)
+        policies = {"base": lambda: policy, ev.policy: use_latest}
+        mine = evaluate(policies, scored, world.mine(prompts), VideoScorer(scored), tick)
+        rows = gather_rows(world, parts, "eval", mine, lambda r: (r["policy"], r["prompt_id"]),
+                           [(label, p.prompt_id) for p in prompts for label in policies])
+    if rows is None:
+        return
     result = {"protocol": "worldr1/evaluate.py", "policy": policy.name, "evaluated": ev.policy, "ema": ev.ema,
               "prompts": len(prompts), **summary(rows, list(policies)), "videos": rows}
     store.write_json(paths.eval_report, result)

@@ -11,6 +11,7 @@ import numpy as np
 
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, round_item, stage
+from worldr1.distributed import joined, world_from_env
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
 from worldr1.grpo.update import STATE, load_trainer_state, save_trainer_state, stored_samples
@@ -29,14 +30,20 @@ def main() -> None:
     schedule = Schedule.flow_match(ro.steps, ro.shift)
     data = stored_samples(Path(paths.rollout_dir(round_name)), store.read_table(paths.samples(round_name), store.SAMPLES),
                           store.read_table(paths.rewards(round_name), store.REWARDS), schedule, round_name)
-    policy = load_policy(params.policy)
-    prev = Path(paths.policy_dir(item.prev))
-    policy.attach_adapter(params.policy, params.seed, prev)
-    policy.prepare_training()
-    trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
-    before = load_trainer_state(trainer, prev)
-    with progress_bar(f"update@{round_name}") as tick:
-        metrics = trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, round_name, "update")), tick)
+    with joined(world_from_env()) as world:
+        policy = load_policy(params.policy)
+        prev = Path(paths.policy_dir(item.prev))
+        policy.attach_adapter(params.policy, params.seed, prev)
+        policy.prepare_training()
+        # Over several ranks: the same minibatches everywhere, each rank's share of their samples,
+        # gradients all-reduced (worldr1/grpo/trainer.py), so every rank holds the same adapter.
+        trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt, world)
+        before = load_trainer_state(trainer, prev)
+        with progress_bar(f"update@{round_name}", world) as tick:
+            metrics = trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, round_name, "update")),
+                                    tick)
+    if not world.main:
+        return
     report = {"round": round_name, "phase": item.phase, **metrics.as_dict(), "samples": len(data.samples),
               "skipped_samples": data.skipped_samples, "skipped_groups": data.skipped_groups,
               "reward_mean": data.reward_mean, "reward_std": data.reward_std,

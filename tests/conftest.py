@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -50,8 +51,8 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, cwd=cwd, env=run_env(), capture_output=True, text=True, timeout=600)
+def run(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, cwd=cwd, env={**run_env(), **(env or {})}, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
@@ -60,7 +61,10 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
 @pytest.fixture
 def project(tmp_path: Path, tiny_params_file: Path) -> Path:
     """A copy of the project in a fresh git repository, ready for `dvc repro`, on the tiny profile."""
-    dest = tmp_path / "project"
+    return make_project(tmp_path / "project", tiny_params_file)
+
+
+def make_project(dest: Path, tiny_params_file: Path) -> Path:
     dest.mkdir()
     for name in PROJECT_FILES:
         src = ROOT / name
@@ -71,4 +75,32 @@ def project(tmp_path: Path, tiny_params_file: Path) -> Path:
             shutil.copy2(src, dest / name)
     shutil.copy2(tiny_params_file, dest / "params.yaml")
     run(["git", "init", "-q"], dest)
+    return dest
+
+
+#: One torch thread per stage process, as torchrun gives each rank: CPU reductions split over
+#: threads round differently, so runs compared byte for byte hold the threads fixed.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    path: Path     # read-only: copy it (`copy_project`) to change anything
+    stdout: str    # what `dvc repro` printed
+
+
+@pytest.fixture(scope="session")
+def two_rounds(tmp_path_factory: pytest.TempPathFactory, tiny_params_file: Path) -> Finished:
+    """Two small tiny-profile rounds and evaluate, every stage run once by `dvc repro` with one
+    thread per process; shared by the update-stage and scale-out tests (a minute and a half)."""
+    from test_rollout import edit
+    from test_update_stage import TWO_ROUNDS
+
+    dest = make_project(tmp_path_factory.mktemp("two-rounds") / "project", tiny_params_file)
+    edit(dest, TWO_ROUNDS)
+    return Finished(dest, run(["dvc", "repro"], dest, env=ONE_THREAD).stdout)
+
+
+def copy_project(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, symlinks=True)
     return dest

@@ -70,3 +70,28 @@ def test_audit_cli(tmp_path: Path) -> None:
     assert "1.500" in compared  # B - A of the mean reward: 3.5 - 2.0
     bad = run([WORLDR1, "audit", str(tmp_path / "missing.parquet")], ROOT, check=False)
     assert bad.returncode == 2 and "missing.parquet not found" in bad.stderr
+
+
+def test_audit_reads_fsspec_urls(tmp_path: Path) -> None:
+    """Rewards straight from a store: a memory:// URL (in this process: the memory filesystem is
+    per process) with the HTML report finding the round's files there too, and a file:// URL."""
+    import uuid
+
+    import fsspec
+    from typer.testing import CliRunner
+
+    from worldr1.cli import app
+
+    local = rewards_file(tmp_path / "rewards.parquet", [1.0, 2.0, None, 3.0])
+    url = f"memory://worldr1-audit-{uuid.uuid4().hex}/data/rounds/r000/rewards.parquet"
+    with fsspec.open(url, "wb") as f:
+        f.write(local.read_bytes())
+    shown = CliRunner().invoke(app, ["audit", url, "--html", str(tmp_path / "report.html")])
+    assert shown.exit_code == 0, shown.output
+    assert "4 samples, 1 failed" in shown.output and "by camera move" in shown.output
+    page = (tmp_path / "report.html").read_text()
+    assert url in page and url.replace("rewards.parquet", "rollout/samples.parquet not found") in page  # cards say so
+    missing = CliRunner().invoke(app, ["audit", url.replace("r000", "r009")])
+    assert isinstance(missing.exception, UserError) and "r009/rewards.parquet not found" in str(missing.exception)
+    by_url = run([WORLDR1, "audit", f"file://{local}"], ROOT).stdout
+    assert "4 samples, 1 failed" in by_url

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import runpy
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, ROOT, Finished, copy_project, run
 from worldr1 import config, store
 from worldr1.errors import UserError
 from worldr1.grpo.rollout import draw_batch, rollout_round, round_batch
@@ -134,11 +135,10 @@ SMALL_PARAMS = {"policy.model": "tiny", "prompts.batch_per_round": 2, "rollout.g
                 "rollout.frames": 9, "rollout.height": 32, "rollout.width": 32}
 
 
-def test_dvc_repro_rollout_then_cache_hit(project: Path) -> None:
-    edit(project, SMALL_PARAMS)
-    first = run(["dvc", "repro", "rollout@r000"], project)
+def test_dvc_repro_rollout_then_cache_hit(two_rounds: Finished, tmp_path: Path) -> None:
     for stage in ("prompts", "base", "rollout@r000"):
-        assert f"Running stage '{stage}'" in first.stdout
+        assert f"Running stage '{stage}'" in two_rounds.stdout
+    project = copy_project(two_rounds.path, tmp_path / "project")
     out = project / "data/rounds/r000/rollout"
     table = pq.read_table(out / "samples.parquet")
     assert table.num_rows == 4
@@ -186,13 +186,18 @@ def _run_stage_here(project: Path, args: list[str]) -> tuple[int | str | None, s
     return code, buf.getvalue()
 
 
-def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
-    edit(project, SMALL_PARAMS)
-    run(["dvc", "repro", "base"], project)
+def test_rollout_bad_inputs_leave_no_round_directory(two_rounds: Finished, tmp_path: Path) -> None:
+    project = copy_project(two_rounds.path, tmp_path / "project")  # prompts and base made
+    for name in ("r000", "r001"):
+        shutil.rmtree(project / "data/rounds" / name)
+    prompts = project / "data/prompts/prompts.parquet"
+    kept = prompts.read_bytes()
+    prompts.unlink()
+    edit(project, {"rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000"})
     out = project / "data/rounds/r000/rollout"
     # The prompts table is missing.
     assert "prompts.parquet not found" in stage_error(project, ["stages/rollout.py", "r000"])
-    run(["dvc", "repro", "prompts"], project)
+    prompts.write_bytes(kept)
     # A round that is not in params.
     assert "round r005 is not in params.yaml" in stage_error(project, ["stages/rollout.py", "r005"])
     # A split with fewer prompts than the batch asks for.
@@ -210,9 +215,8 @@ def test_rollout_bad_inputs_leave_no_round_directory(project: Path) -> None:
     assert not [p for p in (project / "data/rounds").rglob("*.tmp")]
 
 
-def test_sample_command_writes_a_video(project: Path, tmp_path: Path) -> None:
-    edit(project, SMALL_PARAMS)
-    run(["dvc", "repro", "base"], project)
+def test_sample_command_writes_a_video(two_rounds: Finished, tmp_path: Path) -> None:
+    project = two_rounds.path  # only read: its params and base adapter
     target = tmp_path / "look.mp4"
     proc = run([str(BIN / "worldr1"), "sample", "Camera pan left. A quiet harbour.", "--adapter",
                 "data/rounds/base/policy", "--out", str(target)], project)

@@ -13,10 +13,12 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from worldr1 import config, store
+from worldr1.distributed import World
 from worldr1.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -34,7 +36,7 @@ ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
 
 
 def fail(error: UserError) -> NoReturn:
-    err.print(f"[bold red]error:[/] {error.line()}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(error.line())}", highlight=False, soft_wrap=True)
     raise SystemExit(error.exit_code)
 
 
@@ -65,8 +67,14 @@ def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.Roun
 
 
 @contextlib.contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr; yields `tick(done, total)`."""
+def progress_bar(description: str, world: World | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields `tick(done, total)`. Of several ranks only rank 0 draws its
+    own share (the others would garble the terminal)."""
+    if world is not None and not world.main:
+        yield lambda done, total: None
+        return
+    if world is not None and world.size > 1:
+        description = f"{description} (rank 0 of {world.size})"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as bar:
         task = bar.add_task(description, total=None)

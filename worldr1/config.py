@@ -291,7 +291,8 @@ class Params(Group):
     reward: Reward
     grpo: Grpo
     schedule: Schedule
-    launch: Literal["python"]
+    # What runs a heavy stage's script (python, or torchrun/srun for several ranks): worldr1/launch.py.
+    launch: Annotated[str, Field(min_length=1, pattern=r"^[^\n]*\S[^\n]*$")]
     evaluate: Evaluate
     toy: Toy
     rounds: dict[str, RoundItem]

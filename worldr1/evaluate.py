@@ -103,7 +103,7 @@ def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts:
 def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon: dict, recon_dir: Path,
          scorer: VideoScorer) -> dict[str, object]:
     row: dict[str, object] = {"policy": label, "prompt_id": prompt.prompt_id, "prompt": prompt.text,
-                              "status": reward["status"], "error": reward["error"],
+                              "status": reward["status"], "error": reward["error"], **dict.fromkeys(METRICS),
                               **{k: reward.get(k) for k in ("s_traj", "s_meta", "r_gen", "motion", "reward")}}
     if reward["status"] != "ok":
         return row

@@ -341,11 +341,16 @@ class Provenance:
     models: dict[str, str]
 
 
-def write_table(url: str, table: pa.Table, spec: TableSchema, provenance: Provenance) -> None:
+def conform(table: pa.Table, spec: TableSchema) -> pa.Table:
+    """`table` with exactly the columns and types of `spec` (ValueError when it cannot be)."""
     try:
-        table = table.select(spec.schema.names).cast(spec.schema)
+        return table.select(spec.schema.names).cast(spec.schema)
     except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
         raise ValueError(f"table does not match schema {spec.name} v{spec.version}: {exc}") from exc
+
+
+def write_table(url: str, table: pa.Table, spec: TableSchema, provenance: Provenance) -> None:
+    table = conform(table, spec)
     meta = {
         "schema": spec.name,
         "schema_version": str(spec.version),

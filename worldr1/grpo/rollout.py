@@ -59,10 +59,18 @@ def round_batch(prompts: pa.Table, params: Params, round_name: str, phase: Phase
     return draw_batch(prompts, SPLIT_OF_PHASE[phase], params.prompts.batch_per_round, params.seed, round_name)
 
 
+def group_ids(batch: list[PromptRow], round_name: str, group_size: int) -> list[str]:
+    """The round's sample ids in their canonical order: prompt by prompt, then within the group."""
+    return [sample_id(round_name, p.prompt_id, j) for p in batch for j in range(group_size)]
+
+
 def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase, batch: list[PromptRow], out: Path,
                   progress: Callable[[int, int], None] | None = None) -> pa.Table:
     """Sample every group of the round's batch into `out`; return the samples table (not yet written)."""
     ro = params.rollout
+    # Both are DVC outputs of their own: they exist even when every sample fails.
+    for folder in ("videos", "steps"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     schedule = Schedule.flow_match(ro.steps, ro.shift)
     shape = policy.latent_shape(ro.frames, ro.height, ro.width)
     uncond = policy.encode([ro.negative_prompt]).expand(ro.group_size, -1, -1) if ro.cfg > 1 else None

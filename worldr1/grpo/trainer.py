@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from worldr1.config import Grpo, Sde
+from worldr1.distributed import World, all_gather, all_reduce_sum
 from worldr1.grpo.loss import StepLoss, gaussian_kl, step_loss
 from worldr1.grpo.sampler import Schedule, step_distribution
 from worldr1.policy.base import Policy
@@ -113,8 +114,9 @@ class Trainer:
     """Holds the optimizer (and EMA) across rounds; `train` runs one round's update."""
 
     def __init__(self, policy: Policy, grpo: Grpo, sde: Sde, schedule: Schedule, cfg: float,
-                 negative_prompt: str = "") -> None:
+                 negative_prompt: str = "", world: World | None = None) -> None:
         self.policy = policy
+        self.world = world or World()
         self.grpo = grpo
         self.sde = sde
         self.schedule = schedule
@@ -144,11 +146,15 @@ class Trainer:
         return metrics
 
     def _optimizer_step(self, batch: Sequence[StoredSample], metrics: UpdateMetrics, first: bool) -> None:
+        """One AdamW step on a minibatch. Over several ranks each takes its share of the samples and
+        the summed gradients are all-reduced before the clip, so every rank takes the same step the
+        one-process run takes (up to the order of the float sums)."""
         self.optimizer.zero_grad(set_to_none=True)
         count = sum(len(s.steps) for s in batch)
-        terms: list[TermStats] = []
+        mine: list[list[TermStats]] = []
         finite = True
-        for sample in batch:
+        for sample in self.world.mine(batch):
+            mine.append([])
             for k in range(len(sample.steps)):
                 out = self._term(sample, k)
                 value = float(out.loss.detach().sum())
@@ -157,10 +163,16 @@ class Trainer:
                     break  # the step is lost: no need to compute the rest of it
                 # Backward per term: gradient accumulation at the memory of one model call.
                 (out.loss.sum() / count).backward()
-                terms.append(TermStats(value, float(out.policy_loss.sum()), float(out.kl.sum()),
-                                       bool(out.clipped.any()), float(out.ratio.sum()), float(out.approx_kl.sum())))
+                mine[-1].append(TermStats(value, float(out.policy_loss.sum()), float(out.kl.sum()),
+                                          bool(out.clipped.any()), float(out.ratio.sum()), float(out.approx_kl.sum())))
             if not finite:
                 break
+        if self.world.size > 1:
+            finite = self._all_reduce_grads(finite)
+            shares = all_gather(self.world, mine, "gathering the update's metrics")
+            # Back to the minibatch's order (sample i was on rank i % size), as one process has them.
+            mine = [shares[i % self.world.size][i // self.world.size] for i in range(len(batch))] if finite else []
+        terms = [t for per_sample in mine for t in per_sample]
         norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.grpo.grad_clip)) if finite else math.nan
         if not math.isfinite(norm):
             # A non-finite loss or gradient must never reach the adapter: drop the whole step.
@@ -175,6 +187,18 @@ class Trainer:
         metrics.terms += terms
         metrics.grad_norms.append(norm)
         metrics.optimizer_steps += 1
+
+    def _all_reduce_grads(self, finite: bool) -> bool:
+        """Sum the adapter's gradients over the ranks (one flat buffer, one collective); True when
+        every rank's loss was finite."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        flat = torch.cat([g.reshape(-1).float() for g in grads] + [torch.tensor([0.0 if finite else 1.0], device=grads[0].device)])
+        all_reduce_sum(self.world, flat, "summing the update's gradients")
+        offset = 0
+        for p, g in zip(self.params, grads):
+            p.grad = flat[offset: offset + g.numel()].view_as(g).to(g.dtype)
+            offset += g.numel()
+        return bool(flat[-1] == 0)
 
     def _term(self, sample: StoredSample, k: int) -> StepLoss:
         device = self.policy.device

@@ -1,7 +1,7 @@
 """Model profiles (DESIGN.md, "Model profiles"): named sets of params shipped with the package.
 
 `worldr1 profile use NAME` rewrites params.yaml from `NAME.yaml` here, keeping the user's `rounds`
-(and their comments) and pointing `evaluate.policy` at the last of them. Every other value comes
+(and their comments) and `launch` (it belongs to the machine, not the model), and pointing `evaluate.policy` at the last of them. Every other value comes
 from the profile, explicitly: DVC tracks params key by key, so nothing may hide in a default.
 """
 
@@ -44,11 +44,14 @@ def use_profile(path: str | Path, name: str) -> None:
     yaml = round_trip()
     doc = yaml.load(profile_text(name))
     if path.exists():
-        # Only the rounds are kept, so a file from an older version (missing newer keys) still switches.
+        # Only the rounds and the launcher are kept, so a file from an older version (missing newer
+        # keys) still switches.
         config.read_yaml(path)  # unreadable or not YAML: one line saying where
         current = yaml.load(path.read_text(encoding="utf-8"))
         if isinstance(current, CommentedMap) and isinstance(current.get("rounds"), CommentedMap):
             doc["rounds"] = current["rounds"]
+        if isinstance(current, CommentedMap) and isinstance(current.get("launch"), str):
+            doc["launch"] = current["launch"]
     rounds = doc.get("rounds") or {}
     if rounds:
         doc["evaluate"]["policy"] = list(rounds)[-1]

@@ -23,6 +23,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from worldr1.config import Params, Phase
+from worldr1.distributed import World
 from worldr1.prompts.camera import Primitive
 from worldr1.prompts.trajectory import MotionScale, target_path
 from worldr1.reconstruct.scene import ReconstructionFailed
@@ -35,6 +36,9 @@ from worldr1.video import read_mp4
 
 #: s_traj_reason of a sample whose prompt gave no camera moves
 NO_CAMERA = "no camera sentence in the prompt"
+#: samples per judge batch, and per block of a rank's share of a round
+JUDGE_BLOCK = 8
+
 
 def empty_row(sample: dict, phase: Phase) -> dict[str, object]:
     """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
@@ -95,16 +99,31 @@ class Scorer:
 
     def score_round(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
                     recon_dir: Path | None, progress: Callable[[int, int], None] | None = None) -> pa.Table:
+        """Every sample of a round in one process: `score_shard`, then `reward`."""
+        rows = self.score_shard(samples, recon, phase, rollout_dir, recon_dir, World(), progress)
+        self._reward(rows, phase, groups=True)
+        return pa.Table.from_pylist(rows)
+
+    def score_shard(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
+                    recon_dir: Path | None, world: World,
+                    progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
+        """`world`'s share of the round (blocks of `JUDGE_BLOCK` samples): each row's terms and the
+        judge's s_meta, no reward yet (`reward` needs every group whole)."""
         recon_rows = {r["sample_id"]: r for r in recon.to_pylist()} if recon is not None else {}
         rows, metas = [], []
-        listed = samples.to_pylist()
+        listed = world.mine(samples.to_pylist(), block=JUDGE_BLOCK)
         for n, sample in enumerate(listed):
             row, meta = self.score_sample(sample, recon_rows.get(sample["sample_id"]), phase, rollout_dir, recon_dir)
             rows.append(row)
             metas.append(meta)
             if progress:
                 progress(n + 1, len(listed))
-        self.finish(rows, metas, phase, groups=True)
+        self._judge(rows, metas, phase)
+        return rows
+
+    def reward(self, rows: list[dict[str, object]], phase: Phase) -> pa.Table:
+        """The round's rewards table from every scored row: rewards, group statistics, advantages."""
+        self._reward(rows, phase, groups=True)
         return pa.Table.from_pylist(rows)
 
     def score_sample(self, sample: dict, recon: dict | None, phase: Phase, rollout_dir: Path,
@@ -168,9 +187,14 @@ class Scorer:
     def _judge(self, rows: list[dict], metas: list[np.ndarray | None], phase: Phase) -> None:
         if phase == "dynamic" or self.judge is None:
             return
-        todo = [i for i, m in enumerate(metas) if m is not None and rows[i]["status"] == "ok"]
-        for i, score in zip(todo, self.judge.rate([metas[i] for i in todo])):
-            rows[i]["s_meta"] = float(score)
+        # One batch per block of samples, failed ones left out: the batches (and so the scores, to
+        # the last bit) are the same however the round is split over ranks.
+        for start in range(0, len(rows), JUDGE_BLOCK):
+            todo = [i for i in range(start, min(start + JUDGE_BLOCK, len(rows)))
+                    if metas[i] is not None and rows[i]["status"] == "ok"]
+            if todo:
+                for i, score in zip(todo, self.judge.rate([metas[i] for i in todo], batch=JUDGE_BLOCK)):
+                    rows[i]["s_meta"] = float(score)
 
     def _reward(self, rows: list[dict], phase: Phase, groups: bool) -> None:
         weights = self.params.reward.weights
