@@ -18,7 +18,7 @@ from test_rollout import edit
 from test_update_stage import ran
 
 from conftest import BIN, ONE_THREAD, ROOT, Finished, copy_project, run
-from worldr1.distributed import World, world_from_env
+from worldr1.distributed import World, joined, world_from_env
 from worldr1.errors import UserError
 from worldr1.launch import command, launch_line
 from worldr1.policy.lora import WEIGHTS
@@ -104,6 +104,13 @@ def test_launch_line_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "params.yaml").write_text("launch: [torchrun]\n")
     bad = run([str(BIN / "python"), "-m", "worldr1.launch", "stages/rollout.py", "r000"], tmp_path, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: launch in params.yaml must be one command line")
+
+
+def test_ranks_without_a_rendezvous_address_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(UserError, match="rank 1 of 2 but MASTER_ADDR and MASTER_PORT not set"), joined(World(1, 2)):
+        pass
 
 
 def test_a_dead_rank_publishes_nothing_and_a_rerun_completes(projects: Projects) -> None:

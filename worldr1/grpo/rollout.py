@@ -122,7 +122,6 @@ def _write_sample(policy: Policy, traj: Trajectory, j: int, schedule: Schedule, 
         "log_prob_means": traj.log_prob_means[j].double().cpu().contiguous(),
     }
     steps_rel = f"steps/{sid}.safetensors"
-    (out / "steps").mkdir(parents=True, exist_ok=True)
     meta = {"sample_id": sid, "policy": policy.name, "sde": ro.sde.kind, "noise_level": ro.sde.noise_level,
             "cfg": ro.cfg, "shift": ro.shift, "steps_total": schedule.steps}
     # One key: safetensors keeps metadata in a hash map, so several keys come out in random order

@@ -100,9 +100,7 @@ class Scorer:
     def score_round(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
                     recon_dir: Path | None, progress: Callable[[int, int], None] | None = None) -> pa.Table:
         """Every sample of a round in one process: `score_shard`, then `reward`."""
-        rows = self.score_shard(samples, recon, phase, rollout_dir, recon_dir, World(), progress)
-        self._reward(rows, phase, groups=True)
-        return pa.Table.from_pylist(rows)
+        return self.reward(self.score_shard(samples, recon, phase, rollout_dir, recon_dir, World(), progress), phase)
 
     def score_shard(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
                     recon_dir: Path | None, world: World,
