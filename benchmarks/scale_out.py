@@ -5,10 +5,11 @@
 
 In a scratch copy of this checkout on the chosen profile (round r000 from `base`): prompts and base
 once, then rollout@r000 under each launch (`python`, `torchrun --standalone --nproc-per-node N`),
-reconstruct and score once, then update@r000 under each launch; every stage is started the way
-dvc.yaml starts it (`python -m worldr1.launch ...`), so the times include process start, imports
-and model loading. Then the start-up alone (a process that imports what the stage imports and
-loads its models, nothing more), to say what share of a one-process round it is.
+reconstruct and score once, then update@r000 under each launch, and for N > 1 also with `fsdp:
+true`; every stage is started the way dvc.yaml starts it (`python -m worldr1.launch ...`), so the
+times include process start, imports and model loading. Then the start-up alone (a process that
+imports what the stage imports and loads its models, nothing more), to say what share of a
+one-process round it is.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def sh(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def set_launch(project: Path, launch: str) -> None:
+def set_launch(project: Path, launch: str, fsdp: bool = False) -> None:
     from ruamel.yaml import YAML
 
     yaml = YAML()
     doc = yaml.load((project / "params.yaml").read_text())
-    doc["launch"] = launch
+    doc["launch"], doc["fsdp"] = launch, fsdp
     with (project / "params.yaml").open("w") as f:
         yaml.dump(doc, f)
 
@@ -87,6 +88,10 @@ def main(profile: str = "tiny", ranks: list[int] = typer.Option([1, 2]), repeats
             set_launch(project, launch_of(n))
             for _ in range(repeats):
                 times.setdefault(("update", n), []).append(stage(project, "update", "r000"))
+        for n in (n for n in ranks if n > 1):
+            set_launch(project, launch_of(n), fsdp=True)
+            for _ in range(repeats):
+                times.setdefault(("update fsdp", n), []).append(stage(project, "update", "r000"))
         # Start-up alone: a process that imports what the stage imports and loads its models.
         startup = {}
         for name, code in {

@@ -35,6 +35,8 @@ def main() -> None:
         prev = Path(paths.policy_dir(item.prev))
         policy.attach_adapter(params.policy, params.seed, prev)
         policy.prepare_training()
+        if params.fsdp:
+            policy.shard(world)
         # Over several ranks: the same minibatches everywhere, each rank's share of their samples,
         # gradients all-reduced (worldr1/grpo/trainer.py), so every rank holds the same adapter.
         trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt, world)

@@ -1,5 +1,6 @@
-"""Scale out: the heavy stages under torchrun with 2 gloo ranks make the artifacts one process makes,
-a dead rank publishes nothing, `launch` reruns nothing, and the step tensors stay off the remote."""
+"""Scale out: the heavy stages under torchrun with 2 gloo ranks make the artifacts one process makes
+(the update also with its model sharded by FSDP), a dead rank publishes nothing, `launch` and `fsdp`
+rerun nothing, and the step tensors stay off the remote."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import fsdp_ranks
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -51,7 +53,7 @@ def projects(two_rounds: Finished, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.rmtree(two / ROUND / "rollout")  # as `dvc repro` does before running the stage
     died = launched(two, HEAVY[0], check=False)
     left = sorted(str(p.relative_to(two / ROUND)) for p in (two / ROUND).rglob("*"))
-    edit(two, {"launch": TWO_RANKS})
+    edit(two, {"launch": TWO_RANKS, "fsdp": True})  # the update with its transformer sharded
     for stage in HEAVY:
         launched(two, stage)
     return Projects(one, two, died, left)
@@ -131,7 +133,8 @@ def test_two_ranks_make_the_artifacts_of_one_process(projects: Projects) -> None
     for part in ("rollout", "recon"):
         same_files(one / ROUND / part, two / ROUND / part)
     assert (one / ROUND / "rewards.parquet").read_bytes() == (two / ROUND / "rewards.parquet").read_bytes()
-    # Update: the same adapter, optimizer state and EMA within fp32 tolerance (the gradient sums differ in order).
+    # Update (FSDP): the same adapter, optimizer state and EMA within fp32 tolerance (the gradient
+    # sums differ in order).
     for name in (WEIGHTS, f"ema/{WEIGHTS}", "trainer.safetensors"):
         a, b = load_file(str(one / ROUND / "policy" / name)), load_file(str(two / ROUND / "policy" / name))
         assert a.keys() == b.keys()
@@ -149,9 +152,38 @@ def test_two_ranks_make_the_artifacts_of_one_process(projects: Projects) -> None
     assert not [p for p in (two / "data").rglob("*") if ".tmp" in p.name or p.name == "parts"]
 
 
-def test_launch_is_no_stage_param(two_rounds: Finished, tmp_path: Path) -> None:
+def test_fsdp_shards_the_model_and_changes_no_number(tmp_path: Path) -> None:
+    out = tmp_path / "ranks.pt"
+    run([*TWO_RANKS.split(), str(ROOT / "tests/fsdp_ranks.py"), str(out)], tmp_path, env=ONE_THREAD)
+    ranks = torch.load(out)
+    # Replicated, each rank holds a block's whole weight; under FSDP half of it.
+    assert ranks["replicate"]["held"] == (576, 576) and ranks["fsdp"]["held"] == (288, 576)
+    # The gathered weights are the loaded ones bit for bit, and uneven shares are padded with terms
+    # that weigh nothing: the same numbers as the replicated ranks, exactly...
+    replicate, fsdp = ranks["replicate"], ranks["fsdp"]
+    assert replicate["metrics"] == fsdp["metrics"]
+    assert replicate["metrics"]["optimizer_steps"] == 6 and replicate["metrics"]["skipped_nonfinite"] == 3
+    for part in ("adapter", "trainer"):
+        assert replicate[part].keys() == fsdp[part].keys()
+        assert all(torch.equal(replicate[part][k], fsdp[part][k]) for k in replicate[part])
+    # ...and those of one process within fp32 tolerance.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = fsdp_ranks.update(World(), fsdp=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert one["metrics"].keys() == fsdp["metrics"].keys()
+    for key, value in one["metrics"].items():
+        assert fsdp["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-9), key
+    for part in ("adapter", "trainer"):
+        for key in one[part]:
+            torch.testing.assert_close(fsdp[part][key], one[part][key], rtol=1e-5, atol=1e-6)
+
+
+def test_launch_and_fsdp_are_no_stage_params(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
-    edit(project, {"launch": TWO_RANKS})
+    edit(project, {"launch": TWO_RANKS, "fsdp": True})
     assert ran(run(["dvc", "repro", "--dry"], project).stdout) == set()
 
 

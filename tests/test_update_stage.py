@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import BIN, Finished, copy_project, run
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from test_rollout import SMALL_PARAMS, edit, stage_error
 
 from worldr1 import config, store
+from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
 from worldr1.grpo.update import stored_samples
@@ -166,3 +168,27 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
     (project / "data/rounds/base/policy" / WEIGHTS).unlink()
     assert "no LoRA adapter at data/rounds/base/policy" in stage_error(project, ["stages/update.py", "r000"])
     assert (project / "data/rounds/r000/policy" / WEIGHTS).read_bytes() == saved
+
+
+def test_step_tensors_that_do_not_fit_their_row_are_one_line(two_rounds: Finished, tmp_path: Path) -> None:
+    rollout = shutil.copytree(two_rounds.path / "data/rounds/r000/rollout", tmp_path / "rollout")
+    samples, rewards = pq.read_table(rollout / "samples.parquet"), pq.read_table(two_rounds.path / "data/rounds/r000/rewards.parquet")
+    params = config.load(two_rounds.path / "params.yaml")
+    schedule = Schedule.flow_match(params.rollout.steps, params.rollout.shift)
+    path = rollout / samples.to_pylist()[0]["steps"]
+    whole = load_file(str(path))
+
+    def broken(tensors: dict[str, torch.Tensor], message: str) -> None:
+        path.unlink()  # it may be a link into DVC's cache: never write through it
+        save_file(tensors, str(path))
+        with pytest.raises(UserError, match=message) as err:
+            stored_samples(rollout, samples, rewards, schedule, "r000")
+        assert err.value.fix == "rerun the rollout: dvc repro -f rollout@r000"
+
+    broken({k: v for k, v in whole.items() if k != "next_latents"}, "lack next_latents")
+    broken({**whole, "latents": whole["latents"][:1]}, "states or log-probs for another number of steps than 3")
+    broken({**whole, "steps": whole["steps"] + 1}, "records steps")
+    broken({**whole, "timesteps": whole["timesteps"] + 1}, "another schedule")
+    path.write_bytes(b"not safetensors")
+    with pytest.raises(UserError, match="are unreadable"):
+        stored_samples(rollout, samples, rewards, schedule, "r000")

@@ -293,6 +293,9 @@ class Params(Group):
     schedule: Schedule
     # What runs a heavy stage's script (python, or torchrun/srun for several ranks): worldr1/launch.py.
     launch: Annotated[str, Field(min_length=1, pattern=r"^[^\n]*\S[^\n]*$")]
+    # The update over several ranks: shard the frozen transformer with FSDP instead of a whole copy
+    # per rank (Wan 14B). Like launch, no stage's param: the numbers are the same either way.
+    fsdp: bool
     evaluate: Evaluate
     toy: Toy
     rounds: dict[str, RoundItem]

@@ -23,13 +23,16 @@ import tempfile
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from worldr1 import store
 from worldr1.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
@@ -209,6 +212,39 @@ def all_reduce_sum(world: World, tensor: Any, what: str) -> None:
         import torch.distributed as dist
 
         _collective(world, what, lambda: dist.all_reduce(tensor))
+
+
+# ---------------------------------------------------------------------------------------------
+# FSDP: the frozen model sharded over the ranks
+
+
+def shard_frozen(world: World, model: torch.nn.Module, blocks: Sequence[torch.nn.Module],
+                 keep: Sequence[torch.nn.Parameter]) -> None:
+    """FSDP (torch's `fully_shard`): each rank keeps 1/n of `model`'s weights and gathers a block's
+    weights from all ranks for each call of that block, freeing them after it, so no rank holds the
+    whole model for long. The `keep` parameters (the LoRA adapter) stay whole on every rank, outside
+    FSDP: they are what the trainer updates and all-reduces, saves and averages, exactly as without
+    FSDP, and the gathered weights are the loaded ones bit for bit, so the numbers do not change.
+
+    Every call of the model is then a collective: all ranks must call it equally often (the trainer's
+    lockstep). One process: nothing to shard.
+    """
+    if world.size == 1:
+        return
+    import warnings
+
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    device = next(p for p in model.parameters()).device
+    mesh = init_device_mesh(device.type, (world.size,))
+    ignored = set(keep)
+    for block in blocks:
+        fully_shard(block, mesh=mesh, ignored_params=ignored)
+    fully_shard(model, mesh=mesh, ignored_params=ignored)
+    # FSDP warns that Wan's output is a view an in-place op could detach from its backward hook;
+    # the policies only read it (`.float()`, out-of-place arithmetic).
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -117,6 +117,9 @@ class Trainer:
                  negative_prompt: str = "", world: World | None = None) -> None:
         self.policy = policy
         self.world = world or World()
+        # A policy sharded with FSDP gathers weights from every rank at each model call: every rank
+        # must then call it equally often in each optimizer step.
+        self.lockstep = bool(getattr(policy, "sharded", False)) and self.world.size > 1
         self.grpo = grpo
         self.sde = sde
         self.schedule = schedule
@@ -151,22 +154,25 @@ class Trainer:
         one-process run takes (up to the order of the float sums)."""
         self.optimizer.zero_grad(set_to_none=True)
         count = sum(len(s.steps) for s in batch)
-        mine: list[list[TermStats]] = []
+        stats: dict[int, list[TermStats]] = {}
         finite = True
-        for sample in self.world.mine(batch):
-            mine.append([])
-            for k in range(len(sample.steps)):
-                out = self._term(sample, k)
-                value = float(out.loss.detach().sum())
-                if not math.isfinite(value):
-                    finite = False
+        for i, k, padding in self._share(batch):
+            out = self._term(batch[i], k)
+            value = float(out.loss.detach().sum())
+            if not padding and not math.isfinite(value):
+                finite = False
+                if not self.lockstep:
                     break  # the step is lost: no need to compute the rest of it
-                # Backward per term: gradient accumulation at the memory of one model call.
-                (out.loss.sum() / count).backward()
-                mine[-1].append(TermStats(value, float(out.policy_loss.sum()), float(out.kl.sum()),
-                                          bool(out.clipped.any()), float(out.ratio.sum()), float(out.approx_kl.sum())))
-            if not finite:
-                break
+            # Backward per term: gradient accumulation at the memory of one model call. A padding
+            # term (lockstep) runs the model like any other and adds nothing; were it non-finite,
+            # the rank that owns the same term drops the step anyway.
+            (out.loss.sum() * 0.0 if padding else out.loss.sum() / count).backward()
+            if padding:
+                continue
+            stats.setdefault(i, []).append(TermStats(
+                value, float(out.policy_loss.sum()), float(out.kl.sum()), bool(out.clipped.any()),
+                float(out.ratio.sum()), float(out.approx_kl.sum())))
+        mine = [stats.get(i, []) for i in self.world.mine(range(len(batch)))]
         if self.world.size > 1:
             finite = self._all_reduce_grads(finite)
             shares = all_gather(self.world, mine, "gathering the update's metrics")
@@ -187,6 +193,19 @@ class Trainer:
         metrics.terms += terms
         metrics.grad_norms.append(norm)
         metrics.optimizer_steps += 1
+
+    def _share(self, batch: Sequence[StoredSample]) -> list[tuple[int, int, bool]]:
+        """This rank's (sample index, step, padding) terms of a minibatch. In lockstep every rank runs
+        as many terms as the busiest one, topped up with padding: a real term that weighs nothing."""
+        def terms(world: World) -> list[tuple[int, int, bool]]:
+            return [(i, k, False) for i in world.mine(range(len(batch))) for k in range(len(batch[i].steps))]
+
+        own = terms(self.world)
+        if not self.lockstep:
+            return own
+        busiest = max(len(terms(World(r, self.world.size))) for r in range(self.world.size))
+        first = next((i for i, s in enumerate(batch) if s.steps), 0)  # busiest > 0 means one has steps
+        return own + [(first, 0, True)] * (busiest - len(own))
 
     def _all_reduce_grads(self, finite: bool) -> bool:
         """Sum the adapter's gradients over the ranks (one flat buffer, one collective); True when

@@ -80,11 +80,13 @@ def _load_sample(rollout_dir: Path, row: dict, advantage: float, schedule: Sched
     steps = tuple(int(i) for i in t["steps"].tolist())
     if steps != tuple(row["trained_steps"]) or any(i >= schedule.steps for i in steps):
         raise UserError(f"{path} records steps {list(steps)}, not those of its samples row", fix)
+    if any(t[k].shape[:1] != (len(steps),) for k in ("latents", "next_latents", "log_probs")):
+        raise UserError(f"{path} holds states or log-probs for another number of steps than {len(steps)}", fix)
     timesteps = [schedule.timesteps[i] for i in steps]
     if not torch.allclose(t["timesteps"], torch.tensor(timesteps, dtype=torch.float32)):
         raise UserError(f"{path} was sampled with another schedule than rollout.steps/shift say", fix)
-    # Kept in their storage dtype (bf16 from a GPU rollout): a round of Wan samples in fp32 would
-    # not fit in host memory; the trainer casts one state at a time.
+    # Kept in their storage dtype (bf16 from a GPU rollout) and in their file: safetensors maps it,
+    # so a state is read when the trainer casts it, and ranks on one node share the pages.
     return StoredSample(row["sample_id"], row["prompt"], advantage, steps, t["latents"], t["next_latents"],
                         t["log_probs"].double())
 

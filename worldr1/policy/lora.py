@@ -14,6 +14,7 @@ from safetensors import SafetensorError, safe_open
 
 from worldr1.config import Lora
 from worldr1.config import Policy as PolicyParams
+from worldr1.distributed import World, shard_frozen
 from worldr1.errors import UserError
 from worldr1.ids import derive_seed
 from worldr1.policy.base import seeded
@@ -77,6 +78,7 @@ class LoraPolicy:
 
     transformer: torch.nn.Module
     device: torch.device
+    sharded: bool = False  # over the ranks, with FSDP (`shard`)
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[None]:
@@ -94,6 +96,12 @@ class LoraPolicy:
         otherwise; on the CPU it would only cost time. It recomputes, so the numbers stay the same."""
         if self.device.type == "cuda":
             self.transformer.enable_gradient_checkpointing()  # type: ignore[operator]
+
+    def shard(self, world: World) -> None:
+        """Shard the frozen transformer over the ranks (FSDP), one Wan block at a time; the adapter
+        stays whole on every rank. After this, every rank must run the transformer equally often."""
+        shard_frozen(world, self.transformer, list(self.transformer.blocks), self.trainable_parameters())  # type: ignore[arg-type]
+        self.sharded = world.size > 1
 
     def attach_adapter(self, cfg: PolicyParams, seed: int, directory: Path | None = None) -> None:
         """A fresh adapter (seeded), or the one saved in `directory` by an earlier round."""
