@@ -1,13 +1,20 @@
-"""The update of the tiny Wan policy by the ranks torchrun starts, replicated and with the frozen
-transformer sharded (FSDP), on minibatches that split unevenly over two ranks (one rank has no
-sample at all in some) and with a non-finite sample; rank 0 saves what came out to `argv[1]`.
+"""The update of the tiny Wan policy by four gloo ranks, replicated and with the frozen transformer
+sharded (FSDP), on minibatches that split unevenly over the ranks (some ranks have no sample at all
+in some) and with a non-finite sample; rank 0 saves what came out to `argv[1]`.
 
-tests/test_scale_out.py runs it under torchrun and compares with `update(World())` in one process.
+The script forks the four ranks laid out as torchrun lays out two nodes of two (RANK 0-3,
+LOCAL_RANK 0, 1, 0, 1), so FSDP shards within a "node" and replicates across them; forked after the
+imports, which cost most of a rank's start (one torch thread each: no thread pool crosses the fork).
+tests/test_scale_out.py compares what they save with `update(World())` in one process.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sys
+import traceback
 
 import numpy as np
 import torch
@@ -27,9 +34,9 @@ SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 SCHEDULE = Schedule.flow_match(6, 5.0)
 CFG = 3.0
 PROMPTS = ["a slow orbit around a stone fountain", "push in on a red door", "a crane shot over rooftops"]
-# Five samples in minibatches of 2, 2 and 1 for three epochs: over two ranks the shares are uneven in
-# terms (1-3 steps per sample) and in samples (rank 1 has none in the minibatches of one); the NaN
-# advantage makes one minibatch per epoch non-finite (on either rank, or alone).
+# Five samples in minibatches of 2, 2 and 1 for three epochs: over the ranks the shares are uneven in
+# terms (1-3 steps per sample) and in samples (ranks 2 and 3 have none; rank 1 none in the minibatches
+# of one); the NaN advantage makes one minibatch per epoch non-finite (on one rank, or alone).
 STEPS = [(0, 1, 2), (1,), (0, 2), (0, 1, 2), (2,)]
 ADVANTAGES = [1.0, -0.5, 0.8, float("nan"), -1.2]
 
@@ -66,11 +73,47 @@ def update(world: World, fsdp: bool) -> dict:
     with torch.no_grad():
         adapter = {k: v.clone() for k, v in get_peft_model_state_dict(policy.transformer, adapter_name="default").items()}
     return {"adapter": adapter, "trainer": trainer.state_tensors(), "metrics": metrics.as_dict(),
-            "held": (local.numel(), weight.numel())}
+            "held": (local.numel(), weight.numel()), "placements": str(getattr(weight, "placements", None))}
 
 
-if __name__ == "__main__":
+def rank_main(out: str) -> None:
     with joined(world_from_env()) as world:
         results = {mode: update(world, mode == "fsdp") for mode in ("replicate", "fsdp")}
     if world.main:
-        torch.save(results, sys.argv[1])
+        torch.save(results, out)
+
+
+def two_nodes_of_two(out: str) -> int:
+    torch.set_num_threads(1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    children = []
+    for rank in range(4):
+        pid = os.fork()
+        if pid == 0:
+            os.environ.update(RANK=str(rank), WORLD_SIZE="4", LOCAL_RANK=str(rank % 2), MASTER_ADDR="127.0.0.1",
+                              MASTER_PORT=str(port))
+            code = 1
+            try:
+                rank_main(out)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        children.append(pid)
+    # A rank that fails kills the others, which would otherwise wait for it at the next collective.
+    failed = 0
+    while children:
+        pid, status = os.wait()
+        children.remove(pid)
+        if os.waitstatus_to_exitcode(status) != 0 and not failed:
+            failed = 1
+            for other in children:
+                os.kill(other, signal.SIGKILL)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(two_nodes_of_two(sys.argv[1]))

@@ -20,7 +20,7 @@ from test_rollout import edit
 from test_update_stage import ran
 
 from conftest import BIN, ONE_THREAD, ROOT, Finished, copy_project, run
-from worldr1.distributed import World, joined, world_from_env
+from worldr1.distributed import World, fsdp_mesh_shape, joined, world_from_env
 from worldr1.errors import UserError
 from worldr1.launch import command, launch_line
 from worldr1.policy.lora import WEIGHTS
@@ -152,14 +152,16 @@ def test_two_ranks_make_the_artifacts_of_one_process(projects: Projects) -> None
     assert not [p for p in (two / "data").rglob("*") if ".tmp" in p.name or p.name == "parts"]
 
 
-def test_fsdp_shards_the_model_and_changes_no_number(tmp_path: Path) -> None:
+def test_fsdp_shards_within_a_node_and_changes_no_number(tmp_path: Path) -> None:
     out = tmp_path / "ranks.pt"
-    run([*TWO_RANKS.split(), str(ROOT / "tests/fsdp_ranks.py"), str(out)], tmp_path, env=ONE_THREAD)
+    run([str(BIN / "python"), str(ROOT / "tests/fsdp_ranks.py"), str(out)], tmp_path, env=ONE_THREAD)
     ranks = torch.load(out)
-    # Replicated, each rank holds a block's whole weight; under FSDP half of it.
+    # Replicated, each rank holds a block's whole weight; under FSDP over 2 nodes of 2 ranks, half of
+    # it: sharded within the node, one replica per node (HSDP).
     assert ranks["replicate"]["held"] == (576, 576) and ranks["fsdp"]["held"] == (288, 576)
+    assert ranks["fsdp"]["placements"] == "(Replicate(), Shard(dim=0))"
     # The gathered weights are the loaded ones bit for bit, and uneven shares are padded with terms
-    # that weigh nothing: the same numbers as the replicated ranks, exactly...
+    # that weigh nothing (ranks 2 and 3 only ever pad): the same numbers as replicated ranks, exactly...
     replicate, fsdp = ranks["replicate"], ranks["fsdp"]
     assert replicate["metrics"] == fsdp["metrics"]
     assert replicate["metrics"]["optimizer_steps"] == 6 and replicate["metrics"]["skipped_nonfinite"] == 3
@@ -179,6 +181,17 @@ def test_fsdp_shards_the_model_and_changes_no_number(tmp_path: Path) -> None:
     for part in ("adapter", "trainer"):
         for key in one[part]:
             torch.testing.assert_close(fsdp[part][key], one[part][key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("local_ranks", "shape"), [
+    ([0, 1, 0, 1], (2, 2)),              # two nodes of two: shard within each, one replica per node
+    ([0, 1, 2, 3], (1, 4)),              # one node
+    ([0, 0, 0], (1, 3)),                 # one rank per node: shard over all of them
+    ([0, 1, 2, 0, 1], (1, 5)),           # uneven nodes
+    ([0, 1, 1, 0], (1, 4)),              # ranks not laid out node by node
+])
+def test_fsdp_mesh_shards_within_a_node_when_the_layout_allows(local_ranks: list[int], shape: tuple[int, int]) -> None:
+    assert fsdp_mesh_shape(local_ranks) == shape
 
 
 def test_launch_and_fsdp_are_no_stage_params(two_rounds: Finished, tmp_path: Path) -> None:

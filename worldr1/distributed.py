@@ -218,13 +218,29 @@ def all_reduce_sum(world: World, tensor: Any, what: str) -> None:
 # FSDP: the frozen model sharded over the ranks
 
 
+def fsdp_mesh_shape(local_ranks: Sequence[int]) -> tuple[int, int]:
+    """(replicas, shard size) of the FSDP mesh, from every rank's local rank in rank order.
+
+    Ranks laid out node by node with the same count on each (torchrun; srun's block distribution)
+    shard the model within their node and keep one replica per node (HSDP): the weights gathered
+    at every block call then travel over the node's own links, never between nodes. Any other
+    layout, or one rank per node, shards over all the ranks.
+    """
+    size, per_node = len(local_ranks), max(local_ranks, default=0) + 1
+    if per_node > 1 and size % per_node == 0 and list(local_ranks) == list(range(per_node)) * (size // per_node):
+        return size // per_node, per_node
+    return 1, size
+
+
 def shard_frozen(world: World, model: torch.nn.Module, blocks: Sequence[torch.nn.Module],
                  keep: Sequence[torch.nn.Parameter]) -> None:
-    """FSDP (torch's `fully_shard`): each rank keeps 1/n of `model`'s weights and gathers a block's
-    weights from all ranks for each call of that block, freeing them after it, so no rank holds the
-    whole model for long. The `keep` parameters (the LoRA adapter) stay whole on every rank, outside
-    FSDP: they are what the trainer updates and all-reduces, saves and averages, exactly as without
-    FSDP, and the gathered weights are the loaded ones bit for bit, so the numbers do not change.
+    """FSDP (torch's `fully_shard`): each rank keeps its share of `model`'s weights and gathers a
+    block's weights from the others for each call of that block, freeing them after it, so no rank
+    holds the whole model for long. Over several nodes each node shards one replica
+    (`fsdp_mesh_shape`). The `keep` parameters (the LoRA adapter) stay whole on every rank,
+    outside FSDP: they are what the trainer updates and all-reduces, saves and averages, exactly as
+    without FSDP, and the gathered weights are the loaded ones bit for bit, so the numbers do not
+    change.
 
     Every call of the model is then a collective: all ranks must call it equally often (the trainer's
     lockstep). One process: nothing to shard.
@@ -237,7 +253,9 @@ def shard_frozen(world: World, model: torch.nn.Module, blocks: Sequence[torch.nn
     from torch.distributed.fsdp import fully_shard
 
     device = next(p for p in model.parameters()).device
-    mesh = init_device_mesh(device.type, (world.size,))
+    replicas, shard = fsdp_mesh_shape(all_gather(world, world.local_rank, "laying out the FSDP mesh"))
+    mesh = (init_device_mesh(device.type, (shard,)) if replicas == 1 else
+            init_device_mesh(device.type, (replicas, shard), mesh_dim_names=("replicate", "shard")))
     ignored = set(keep)
     for block in blocks:
         fully_shard(block, mesh=mesh, ignored_params=ignored)
