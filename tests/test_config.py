@@ -46,6 +46,8 @@ DELETE = object()
         ("policy.dtype", "fp16", "policy.dtype: input should be 'auto', 'float32' or 'bfloat16' (got 'fp16')"),
         ("prompts.sources.0.split", "val", "prompts.sources[0].split: input should be 'train', 'dynamic' or 'test'"),
         ("rollout.camera_init", "no", "rollout.camera_init: input should be a valid boolean (got 'no')"),
+        ("fsdp", "sometimes", "fsdp: input should be a valid boolean (got 'sometimes')"),
+        ("fsdp", DELETE, "fsdp is missing"),
         ("camera", DELETE, "camera is missing"),
         ("seed", -1, "seed: input should be greater than or equal to 0 (got -1)"),
         ("grpo.betas", [0.9], "grpo.betas: list should have at least 2 items"),
