@@ -22,7 +22,7 @@ def main() -> None:
             return
         from worldr1.toyworld.data import ClipSpec, clip_seed, render_clips, save_clips  # only when rendering
 
-        spec = ClipSpec(d.frames, d.height, d.width, d.inconsistent_share, d.density)
+        spec = ClipSpec(d.frames, d.height, d.width, d.inconsistent_share, d.supersample)
         with progress_bar("toy-data") as tick:
             clips = render_clips([clip_seed(params.seed, i) for i in range(d.clips)], spec, d.workers, tick)
         save_clips(clips, out)

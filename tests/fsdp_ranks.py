@@ -34,10 +34,11 @@ SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 SCHEDULE = Schedule.flow_match(6, 5.0)
 CFG = 3.0
 PROMPTS = ["a slow orbit around a stone fountain", "push in on a red door", "a crane shot over rooftops"]
-# Five samples in minibatches of 2, 2 and 1 for three epochs: over the ranks the shares are uneven in
-# terms (1-3 steps per sample) and in samples (ranks 2 and 3 have none; rank 1 none in the minibatches
-# of one); the NaN advantage makes one minibatch per epoch non-finite (on one rank, or alone).
-STEPS = [(0, 1, 2), (1,), (0, 2), (0, 1, 2), (2,)]
+# Five samples in three prompt groups ({s0, s3}, {s1, s4}, {s2}), each group a minibatch (of 2, 2 and 1)
+# for three epochs: over the ranks the shares are uneven in terms (3 vs 1 steps in both pairs) and in
+# samples (ranks 2 and 3 have none; rank 1 none in the minibatch of one); the NaN advantage makes one
+# minibatch per epoch non-finite (on one rank).
+STEPS = [(0, 1, 2), (1,), (0, 2), (2,), (0, 1, 2)]
 ADVANTAGES = [1.0, -0.5, 0.8, float("nan"), -1.2]
 
 

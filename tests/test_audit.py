@@ -48,13 +48,13 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
         audit.load([str(tmp_path / "*.parquet")])
     old = tmp_path / "old.parquet"
     pq.write_table(pa.table({"sample_id": ["x"]}), old)
-    with pytest.raises(UserError, match=r"holds table \? v\?, this code reads rewards v1"):
+    with pytest.raises(UserError, match=r"holds table \? v\?, this code reads rewards v2"):
         audit.load([str(old)])
     # A rewards file of an older schema version, as an earlier release wrote it.
     older = tmp_path / "older.parquet"
     store.write_table(str(older), pa.table({"sample_id": ["x"]}), dataclasses.replace(store.REWARDS, version=0,
                       schema=pa.schema([("sample_id", pa.string())])), store.Provenance("h", "0.0.9", {}))
-    with pytest.raises(UserError, match=r"holds table rewards v0, this code reads rewards v1"):
+    with pytest.raises(UserError, match=r"holds table rewards v0, this code reads rewards v2"):
         audit.load([str(older)])
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     with pytest.raises(UserError, match="not a readable Parquet file"):

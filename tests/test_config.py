@@ -105,7 +105,8 @@ def test_steps_per_round(params_dict: dict[str, Any]) -> None:
     params_dict["rollout"]["group_size"] = 4
     params_dict["grpo"]["minibatch_samples"] = 6
     params_dict["grpo"]["inner_epochs"] = 2
-    assert config.validate(params_dict).steps_per_round == 2 * 6  # ceil(32 / 6) = 6 per epoch
+    # Whole groups per step: 6 samples hold one group of 4, so 8 steps per epoch.
+    assert config.validate(params_dict).steps_per_round == 2 * 8
 
 
 def test_toy_models_need_their_own_sizes(params_dict: dict) -> None:

@@ -20,15 +20,16 @@ def weights(params_dict: dict[str, Any], **w: float) -> config.RewardWeights:
 
 
 def test_combine_weights_phase_and_motion(params_dict: dict[str, Any]) -> None:
-    w = weights(params_dict, s_recon=1.0, s_traj=2.0, s_meta=0.5, r_gen=1.0)
-    terms = {"s_recon": 0.8, "s_traj": 0.5, "s_meta": 0.4, "r_gen": 0.3}
-    assert combine(terms, w, "3d", 1.0).reward == pytest.approx(0.8 + 1.0 + 0.2 + 0.3)
-    assert combine(terms, w, "3d", 0.5).reward == pytest.approx(0.4 + 0.5 + 0.2 + 0.3)  # motion guard
+    w = weights(params_dict, s_recon=1.0, s_reproj=0.5, s_traj=2.0, s_meta=0.5, r_gen=1.0)
+    terms = {"s_recon": 0.8, "s_reproj": 0.6, "s_traj": 0.5, "s_meta": 0.4, "r_gen": 0.3}
+    assert combine(terms, w, "3d", 1.0).reward == pytest.approx(0.8 + 0.3 + 1.0 + 0.2 + 0.3)
+    # The motion guard scales the terms a frozen video could win (s_recon, s_reproj, s_traj), not the judge's.
+    assert combine(terms, w, "3d", 0.5).reward == pytest.approx(0.4 + 0.15 + 0.5 + 0.2 + 0.3)
     dynamic = combine(terms, w, "dynamic", 1.0)
     assert dynamic.reward == pytest.approx(0.3)
-    assert dynamic.weights == {"s_recon": 0.0, "s_traj": 0.0, "s_meta": 0.0, "r_gen": 1.0}
+    assert dynamic.weights == {"s_recon": 0.0, "s_reproj": 0.0, "s_traj": 0.0, "s_meta": 0.0, "r_gen": 1.0}
     missing = combine({**terms, "s_traj": None, "s_meta": float("nan")}, w, "3d", 1.0)
-    assert missing.reward == pytest.approx(0.8 + 0.3) and missing.weights["s_traj"] == 0.0
+    assert missing.reward == pytest.approx(0.8 + 0.3 + 0.3) and missing.weights["s_traj"] == 0.0
     assert combine(dict.fromkeys(terms), w, "3d", 1.0).reward is None
 
 

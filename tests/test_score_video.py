@@ -9,13 +9,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import torch
+from safetensors import safe_open
 
-from conftest import BIN, run
+from conftest import BIN, ROOT, run
 from test_rollout import edit
 from worldr1 import audit, config, ids, store
+from worldr1.geometry.cameras import intrinsics_from_fov
 from worldr1.geometry.raster import render
 from worldr1.geometry.synthetic import card_scene, orbit_cameras
+from worldr1.profiles import use_profile
 from worldr1.reconstruct.run import reconstruct_round
+from worldr1.reconstruct.toy import ToyReconstructor
 from worldr1.score_video import ROUND, VideoScorer, frame_indices, read_video
 from worldr1.video import read_mp4, write_mp4
 
@@ -173,3 +177,43 @@ def test_keep_never_replaces_a_folder_with_content(clips: dict[str, Path], tmp_p
                check=False)
     assert proc.returncode == 2 and "is not an empty folder" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def wall_reconstructor(K: np.ndarray, depth: float = 3.0, step: float = 0.05) -> ToyReconstructor:
+    """A 32x32 toy reconstructor set by hand, not trained: a wall at `depth`, every later frame `step`
+    to the side. An untrained one's random depth and cameras agree on no pixel, which s_reproj refuses."""
+    recon = ToyReconstructor.fresh(8, K, (32, 32), seed=0)
+    with torch.no_grad():
+        recon.net.depth.out.weight.zero_()
+        recon.net.depth.out.bias.fill_(float(np.log(depth)))
+        recon.net.pose.head[-1].weight.zero_()
+        recon.net.pose.head[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, step, 0.0, 0.0]))
+    return recon
+
+
+def test_the_toy_profile_scores_a_video_of_another_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toy reconstructor works at its 32x32 and renders at the video's 64x64, as DA3 does at process_res."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    use_profile(tmp_path / "params.yaml", "toy")
+    edit(tmp_path, {"reconstruct.max_gaussians": 1000})  # the torch rasteriser at 64x64: keep it quick
+    params = config.load(tmp_path / "params.yaml")
+    assert params.reconstruct.backend == "toy"
+    monkeypatch.chdir(tmp_path)  # where load_reconstructor finds the toy-pretrain stage's output
+    weights = Path(store.Paths(".").toy_reconstructor)
+    weights.mkdir(parents=True)
+    wall_reconstructor(intrinsics_from_fov(32, 32, 55.0)).save(weights)
+
+    # A texture panning a pixel a frame, enlarged 2x: 9 frames of 64x64 without rendering them.
+    n, size = 9, 64
+    texture = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    frames = np.stack([np.roll(texture, i, axis=1) for i in range(n)]).repeat(2, 1).repeat(2, 2)
+    write_mp4(tmp_path / "big.mp4", frames, FPS)
+    scored = VideoScorer(params).score([read_video(tmp_path / "big.mp4")], PROMPT, tmp_path / "work")
+    (row,) = scored.rewards.to_pylist()
+    assert row["status"] == "ok", row["error"]
+    assert np.isfinite(row["s_recon"]) and np.isfinite(row["psnr"]) and row["reward"] is not None
+    (recon,) = scored.recon.to_pylist()
+    assert read_mp4(tmp_path / "work/recon" / recon["renders"] / "input.mp4").shape == (n, size, size, 3)
+    with safe_open(str(tmp_path / "work/recon" / recon["geometry"]), "pt") as f:
+        assert f.get_tensor("depth").shape == (n, 32, 32)
+        np.testing.assert_allclose(f.get_tensor("intrinsics").numpy()[0], intrinsics_from_fov(size, size, 55.0))

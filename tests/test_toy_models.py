@@ -16,8 +16,8 @@ from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
-from worldr1.reconstruct.toy import (ToyReconstructor, load_toy_reconstructor, relative_poses, rotation_matrix,
-                                     rotation_vector)
+from worldr1.reconstruct.toy import (ToyReconstructor, frames_tensor, load_toy_reconstructor, relative_poses,
+                                     rotation_matrix, rotation_vector)
 from worldr1.toyworld.data import ClipSpec, ToyData, load_clips, render_clips, save_clips
 from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
 
@@ -145,7 +145,39 @@ def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path]
     assert np.mean(rot) < ROTATION_BOUND_DEG and np.mean(trans) < TRANSLATION_BOUND, (np.mean(rot), np.mean(trans))
     # ...and it has learnt how the camera turned, not just that most frames are close to the first.
     assert np.mean(rot) < 0.8 * np.mean(rot_still), (np.mean(rot), np.mean(rot_still))
-    with pytest.raises(ValueError, match="takes 32x32 frames"):
-        loaded.reconstruct(np.zeros((FRAMES, 16, 16, 3), np.uint8))
     with pytest.raises(UserError, match="no pretrained toy reconstructor"):
         load_toy_reconstructor(tmp_path / "missing")
+
+
+# A hand camera for the size-independence test: f = 30 px, centred, at the 32x32 working size.
+HAND_K = np.array([[30.0, 0.0, 16.0], [0.0, 30.0, 16.0], [0.0, 0.0, 1.0]])
+
+
+def test_toy_reconstructor_works_at_its_size_on_videos_of_any_size() -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
+    recon = ToyReconstructor.fresh(8, HAND_K, (SIZE, SIZE), seed=0)
+
+    # At the working size: exactly what the network makes of the frames, no resize in between.
+    out = recon.reconstruct(frames)
+    log_depth, w2c = recon.net(frames_tensor(frames)[None])
+    assert torch.equal(out.depth, log_depth[0].exp()) and np.array_equal(out.extrinsics, w2c[0].double().numpy())
+    assert np.array_equal(out.intrinsics, np.repeat(HAND_K[None], FRAMES, 0))
+    assert np.array_equal(out.images, frames) and out.frame_hw == (SIZE, SIZE) and out.process_hw == (SIZE, SIZE)
+
+    # 4x larger by whole blocks: the same video, so the same reconstruction; K in the large pixels.
+    big = recon.reconstruct(frames.repeat(4, 1).repeat(4, 2))
+    assert big.frame_hw == (128, 128) and big.process_hw == (SIZE, SIZE) and big.conf.shape == (FRAMES, SIZE, SIZE)
+    np.testing.assert_array_equal(big.images, frames)
+    np.testing.assert_allclose(big.depth.numpy(), out.depth.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(big.extrinsics, out.extrinsics, atol=1e-4)
+    np.testing.assert_array_equal(big.intrinsics[3], [[120.0, 0.0, 64.0], [0.0, 120.0, 64.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(big.cameras.resized(SIZE, SIZE).K, out.intrinsics)
+
+    # Non-square: each axis scaled on its own (64/32 across, 48/32 down), depth at the working size.
+    wide = recon.reconstruct(np.random.default_rng(0).integers(0, 256, (FRAMES, 48, 64, 3), dtype=np.uint8))
+    assert wide.frame_hw == (48, 64) and wide.depth.shape == (FRAMES, SIZE, SIZE) and wide.images.shape[1:] == (SIZE, SIZE, 3)
+    assert wide.images.dtype == np.uint8 and np.isfinite(wide.depth.numpy()).all()
+    np.testing.assert_array_equal(wide.intrinsics[0], [[60.0, 0.0, 32.0], [0.0, 45.0, 24.0], [0.0, 0.0, 1.0]])
+    # A video smaller than the working size is enlarged, not refused.
+    small = recon.reconstruct(frames[:, ::2, ::2])
+    assert small.depth.shape == (FRAMES, SIZE, SIZE) and small.intrinsics[0, 0, 0] == 15.0 and small.frame_hw == (16, 16)

@@ -31,11 +31,12 @@ SMALL_TOY = {
     "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.reconstructor.net": {"width": 8}, "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
-    "grpo.minibatch_samples": 2,
+    "grpo.minibatch_samples": 2, "validity.clips": 2,
 }
 
 
-@pytest.mark.parametrize(("stage", "script"), [("toy-data", "toy_data"), ("toy-pretrain", "toy_pretrain")])
+@pytest.mark.parametrize(("stage", "script"), [("toy-data", "toy_data"), ("toy-pretrain", "toy_pretrain"),
+                                              ("reward-validity", "reward_validity")])
 def test_dvc_params_match_the_stage_scripts(stage: str, script: str) -> None:
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     module = runpy.run_path(str(ROOT / "stages" / f"{script}.py"), run_name="params")
@@ -53,8 +54,8 @@ def toy_project(project: Path) -> Path:
 def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     p = toy_project
     first = run(["dvc", "repro"], p)
-    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "base", "rollout@r000", "reconstruct@r000",
-                                 "score@r000", "update@r000", "report", "evaluate"}
+    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "reward-validity", "base", "rollout@r000",
+                                 "reconstruct@r000", "score@r000", "update@r000", "report", "evaluate"}
     assert ran(run(["dvc", "repro"], p).stdout) == set()
 
     clips = pq.read_table(p / "data/toy/clips/clips.parquet").to_pylist()
@@ -63,6 +64,12 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     assert len(rewards) == 4 and all(r["status"] == "ok" and r["s_recon"] is not None for r in rewards)
     recon = pq.read_table(p / "data/rounds/r000/recon/recon.parquet")
     assert json.loads(recon.schema.metadata[b"worldr1.models"])["reconstructor"] == "toy"
+    # The reward's validity on held-out labelled clips, with the trained and the true geometry.
+    validity = json.loads((p / "reports/reward-validity.json").read_text())
+    assert validity["seeds"] == 2 and validity["videos"] == len([r for r in validity["rows"] if r["geometry"] == "trained"])
+    assert {r["kind"] for r in validity["rows"]} >= {"consistent", "scene_swap", "frozen", "noise", "shuffled", "flicker"}
+    assert {r["geometry"] for r in validity["rows"]} == {"trained", "true"}
+    assert set(validity["auc"]["scene_swap"]) >= {"reward", "s_recon", "s_reproj", "s_traj"}
     report = json.loads((p / "reports/eval.json").read_text())
     assert set(report["means"]) == {"base", "r000"} and report["prompts"] == 2
     assert report["means"]["base"]["psnr_heldout"] is not None
@@ -83,4 +90,4 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     run(["git", "add", "-A"], p)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "toy"], p)
     exp = run(["dvc", "exp", "run", "-S", "reward.weights.s_traj=0.5"], p)
-    assert ran(exp.stdout) == {"score@r000", "update@r000", "report", "evaluate"}
+    assert ran(exp.stdout) == {"reward-validity", "score@r000", "update@r000", "report", "evaluate"}

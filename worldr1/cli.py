@@ -315,7 +315,8 @@ def score_videos(
     table.add_row("frames", *[f"{len(c.frames)} of {c.total_frames}" for c in clips])
     table.add_row("size, fps", *[f"{c.frames.shape[2]}x{c.frames.shape[1]}, {c.fps:.3g}" for c in clips])
     table.add_row("status", *["ok" if r["status"] == "ok" else f"[red]{escape(r['status'])}[/]" for r in rows])
-    for term in ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "psnr", "ssim", "lpips", "motion", "motion_factor"):
+    for term in ("reward", "s_recon", "s_reproj", "s_traj", "s_meta", "r_gen", "psnr", "ssim", "lpips", "reproj_psnr",
+                 "motion", "motion_factor"):
         table.add_row(term, *["-" if r[term] is None else f"{r[term]:.3f}" for r in rows])
     for note in ("s_traj_reason", "error"):
         if any(r[note] for r in rows):
@@ -359,7 +360,7 @@ def audit(
     """Why did samples score what they scored? Offline summaries of reward artifacts."""
     from worldr1 import audit as au
 
-    columns = ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "motion")
+    columns = ("reward", "s_recon", "s_reproj", "s_traj", "s_meta", "r_gen", "motion")
     if compare and html is not None:
         raise UserError("--html reports files, not a --compare", "drop --compare, or run the two separately")
     if compare:

@@ -161,14 +161,27 @@ class Reconstruct(Group):
 
 class RewardWeights(Group):
     s_recon: NonNegFloat
+    s_reproj: NonNegFloat
     s_traj: NonNegFloat
     s_meta: NonNegFloat
     r_gen: NonNegFloat
 
 
+class Reproj(Group):
+    """`s_reproj`: every frame warped into every other by the reconstructed depth and cameras."""
+
+    #: both frames low-passed by a Gaussian of this std (pixels of the depth maps) before comparing
+    blur: NonNegFloat
+    #: a pixel is off when a colour channel differs by more than this (in [0, 1])
+    tolerance: Annotated[float, Field(gt=0, lt=1)]
+    #: frames compared at most (evenly spaced): pairs grow with the square of it
+    max_frames: Annotated[int, Field(ge=2, le=64)]
+
+
 class Reward(Group):
     weights: RewardWeights
     recon_metric: Literal["lpips", "ssim"]
+    reproj: Reproj
     #: mean absolute change between consecutive frames (in [0, 1]) below which a moving prompt's
     #: video loses its 3D terms in proportion
     motion_floor: NonNegFloat
@@ -216,6 +229,15 @@ class Evaluate(Group):
     ema: bool
 
 
+class Validity(Group):
+    """The reward-validity stage: held-out labelled toy clips scored by the reward (toy profile)."""
+
+    #: seeds, each a sound clip and its broken twins
+    clips: Annotated[int, Field(ge=2, le=100_000)]
+    #: score the suite with its true geometry too (what the instrument sees with a perfect reconstructor)
+    true_geometry: bool
+
+
 class ToyData(Group):
     """The toy-data stage's clips: procedurally rendered, a share made 3D-inconsistent on purpose."""
 
@@ -224,8 +246,8 @@ class ToyData(Group):
     height: Annotated[int, Field(ge=8, le=1024)]
     width: Annotated[int, Field(ge=8, le=1024)]
     inconsistent_share: Annotated[float, Field(ge=0, le=1)]
-    #: Gaussians per unit of surface; below ~20 the floor shows gaps at 32 px
-    density: PosFloat
+    #: sub-pixel rays per side of a pixel when the clips are ray cast (anti-aliasing)
+    supersample: Annotated[int, Field(ge=1, le=8)]
     #: render processes (one torch thread each)
     workers: PosInt
 
@@ -297,6 +319,7 @@ class Params(Group):
     # per rank (Wan 14B). Like launch, no stage's param: the numbers are the same either way.
     fsdp: bool
     evaluate: Evaluate
+    validity: Validity
     toy: Toy
     rounds: dict[str, RoundItem]
 
@@ -341,9 +364,11 @@ class Params(Group):
 
     @property
     def steps_per_round(self) -> int:
-        """Optimizer steps one update stage takes: each step covers `minibatch_samples` samples."""
-        samples = self.prompts.batch_per_round * self.rollout.group_size
-        return self.grpo.inner_epochs * -(-samples // self.grpo.minibatch_samples)
+        """Optimizer steps one update stage takes when every group is whole: each step packs
+        floor(minibatch_samples / group_size) whole groups, or one group larger than a minibatch
+        (worldr1/grpo/trainer.py, group_minibatches). Fewer when groups lose samples or are skipped."""
+        groups_per_step = max(1, self.grpo.minibatch_samples // self.rollout.group_size)
+        return self.grpo.inner_epochs * -(-self.prompts.batch_per_round // groups_per_step)
 
 
 def read_yaml(path: Path) -> Any:

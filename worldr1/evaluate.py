@@ -10,7 +10,8 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
 - 3D consistency at the input cameras: PSNR / SSIM (/ LPIPS when its weights are present) of the
   scene rendered at the cameras of the frames that built it, against those frames;
 - held-out 3D consistency: the same at the odd frames' cameras, which the scene never saw;
-- trajectory fidelity `s_traj`, the judge's `s_meta`, the quality `r_gen`, the reward;
+- every frame pulled into every other by the reconstruction (`s_reproj`), trajectory fidelity
+  `s_traj`, the judge's `s_meta`, the quality `r_gen`, the reward;
 - motion magnitude (mean |frame change|): a frozen video would win a naive 3D score.
 
 `reports/eval.json` holds per-policy means, the latest-minus-base deltas with the standard error of
@@ -40,7 +41,7 @@ from worldr1.rewards.score import load_views
 from worldr1.score_video import Video, VideoScorer
 
 METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout",
-           "s_traj", "s_meta", "r_gen", "motion", "reward")
+           "s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon
          scorer: VideoScorer) -> dict[str, object]:
     row: dict[str, object] = {"policy": label, "prompt_id": prompt.prompt_id, "prompt": prompt.text,
                               "status": reward["status"], "error": reward["error"], **dict.fromkeys(METRICS),
-                              **{k: reward.get(k) for k in ("s_traj", "s_meta", "r_gen", "motion", "reward")}}
+                              **{k: reward.get(k) for k in ("s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward")}}
     if reward["status"] != "ok":
         return row
     views = load_views(recon, recon_dir)

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,10 @@ import pyarrow as pa
 from worldr1 import config, ids, store
 from worldr1.errors import UserError
 from worldr1.prompts.camera import CameraParse, parse_camera
+from worldr1.video import frame_indices
+
+if TYPE_CHECKING:
+    from worldr1.reconstruct.base import Reconstructor
 
 #: the `round` of rows scored outside a round
 ROUND = "external"
@@ -51,13 +56,6 @@ class Video:
     frames: np.ndarray   # uint8 [F, H, W, 3], at most max_frames, evenly spaced over the file
     fps: float           # of the kept frames: the file's, times kept / total when subsampled
     total_frames: int    # in the file
-
-
-def frame_indices(total: int, keep: int) -> list[int]:
-    """`keep` frame indices spread evenly over `total` (first and last included), or all of them."""
-    if total <= keep:
-        return list(range(total))
-    return sorted({int(i) for i in np.linspace(0, total - 1, keep).round()})
 
 
 def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
@@ -119,7 +117,8 @@ class Scored:
 class VideoScorer:
     """The models of params, loaded once (reconstructor, judge, quality); `score` runs videos through them."""
 
-    def __init__(self, params: config.Params) -> None:
+    def __init__(self, params: config.Params, reconstructor: Reconstructor | None = None) -> None:
+        """`reconstructor` replaces the one params name (a model already in memory)."""
         from worldr1.policy import default_device
         from worldr1.reconstruct import load_reconstructor
         from worldr1.rewards import load_judge
@@ -129,7 +128,7 @@ class VideoScorer:
         self.params = params
         cfg = params.reconstruct
         self.device = default_device()
-        self.reconstructor = load_reconstructor(cfg.backend, cfg.model, cfg.process_res)
+        self.reconstructor = reconstructor or load_reconstructor(cfg.backend, cfg.model, cfg.process_res)
         judge = load_judge(params.reward.judge)
         self.scorer = Scorer(params, judge, load_quality(params.reward.quality))
         models = {"reconstructor": self.reconstructor.name, "judge": getattr(judge, "name", "off"),

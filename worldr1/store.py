@@ -100,6 +100,10 @@ class Paths:
     def eval_report(self) -> str:
         return self._join("reports", "eval.json")
 
+    @property
+    def validity_report(self) -> str:
+        return self._join("reports", "reward-validity.json")
+
 
 # ---------------------------------------------------------------------------------------------
 # Atomic writes
@@ -304,7 +308,7 @@ def _optional_floats(*names: str) -> list[pa.Field]:
 
 REWARDS = TableSchema(
     name="rewards",
-    version=1,
+    version=2,  # v2: s_reproj (with reproj_psnr, reproj_bad, w_s_reproj)
     schema=pa.schema(
         [
             pa.field("sample_id", pa.string(), nullable=False),
@@ -315,12 +319,13 @@ REWARDS = TableSchema(
             pa.field("camera", pa.list_(pa.string()), nullable=False),
             pa.field("group_index", pa.int32(), nullable=False),
             # The terms, each in [0, 1], null when not computed (see status / s_traj_reason).
-            *_optional_floats("s_recon", "s_traj", "s_meta", "r_gen"),
+            *_optional_floats("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen"),
             pa.field("s_traj_reason", pa.string()),
             # Raw metrics behind them.
-            *_optional_floats("psnr", "ssim", "lpips", "traj_translation", "traj_rotation", "motion", "motion_factor"),
+            *_optional_floats("psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation", "traj_rotation",
+                              "motion", "motion_factor"),
             # The weight each term got in this sample's reward (0: off in this phase, or missing).
-            *_optional_floats("w_s_recon", "w_s_traj", "w_s_meta", "w_r_gen"),
+            *_optional_floats("w_s_recon", "w_s_reproj", "w_s_traj", "w_s_meta", "w_r_gen"),
             *_optional_floats("reward", "group_mean", "group_std"),
             pa.field("group_valid", pa.int32()),
             pa.field("advantage", pa.float64()),

@@ -35,6 +35,13 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int) -> None:
         raise
 
 
+def frame_indices(total: int, keep: int) -> list[int]:
+    """`keep` frame indices spread evenly over `total` (first and last included), or all of them."""
+    if total <= keep:
+        return list(range(total))
+    return sorted({int(i) for i in np.linspace(0, total - 1, keep).round()})
+
+
 def read_mp4(path: str | Path) -> np.ndarray:
     with imageio.get_reader(str(path), format="FFMPEG") as reader:
         return np.stack([np.asarray(f) for f in reader])

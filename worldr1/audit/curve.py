@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 from worldr1.errors import UserError
 
 # From reports/rounds/rK-rewards.json (score) and reports/rounds/rK.json (update).
-REWARD_KEYS = ("reward_mean", "s_recon_mean", "s_traj_mean", "s_meta_mean", "r_gen_mean", "psnr_mean", "ssim_mean",
+REWARD_KEYS = ("reward_mean", "s_recon_mean", "s_reproj_mean", "s_traj_mean", "s_meta_mean", "r_gen_mean", "psnr_mean", "ssim_mean",
                "motion_mean", "failed")
 UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_deviation", "grad_norm", "total_optimizer_steps")
 SCHEMA = pa.schema([("round", pa.string()), ("phase", pa.string()),

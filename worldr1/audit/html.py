@@ -25,8 +25,9 @@ from worldr1.rewards.combine import TERMS
 #: Columns shown with a histogram and in the group tables.
 HISTOGRAMS = (*TERMS, "reward", "advantage")
 GROUP_COLUMNS = (*TERMS, "reward")
-METRICS = ("psnr", "ssim", "lpips", "traj_translation", "traj_rotation", "motion", "motion_factor")
-COLOURS = {"s_recon": "#2f6fb0", "s_traj": "#d9731a", "s_meta": "#2e9a58", "r_gen": "#8a4fbf",
+METRICS = ("psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation", "traj_rotation", "motion",
+           "motion_factor")
+COLOURS = {"s_recon": "#2f6fb0", "s_reproj": "#1f9aa8", "s_traj": "#d9731a", "s_meta": "#2e9a58", "r_gen": "#8a4fbf",
            "reward": "#3b4252", "advantage": "#b0413e"}
 #: The terms live in [0, 1]; fixed bins make histograms of different rounds comparable by eye.
 UNIT_RANGE = frozenset(TERMS)

@@ -1,5 +1,12 @@
 """Flow-GRPO's objective for one stochastic step: the clipped importance-ratio loss and the KL
-to the reference policy (the same model with its adapter disabled)."""
+to the reference policy (the same model with its adapter disabled).
+
+Both are per latent dimension, as in Flow-GRPO and World-R1: the ratio is exp of the *mean*
+per-dimension log-ratio and the KL the mean per-dimension KL, so `clip` bounds the change of one
+dimension's density and `beta` weighs a per-dimension KL, whatever the latent's size (2,560 for
+the toy, ~2.1M for Wan at 81x480x832). The stored log-probs stay float64 sums (sde.py): their
+difference is taken in float64 before it is divided by the number of dimensions D.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +21,31 @@ class StepLoss:
 
     loss: torch.Tensor
     policy_loss: torch.Tensor
-    kl: torch.Tensor
-    ratio: torch.Tensor
+    kl: torch.Tensor             # per dimension
+    ratio: torch.Tensor          # per dimension: exp(mean log-ratio)
     clipped: torch.Tensor        # bool: the clipped branch is the one the max picks (no gradient)
-    approx_kl: torch.Tensor      # 0.5 * (log r)^2, the usual estimate of KL(old || new)
+    approx_kl: torch.Tensor      # 0.5 * (per-dimension log r)^2, the usual estimate of KL(old || new)
 
 
-#: |log r| beyond which a term gives no gradient: exp would overflow float64 at 709 (and 0 * inf is
-#: NaN in the clipped branch), and a ratio of e^20 is a sample the policy has long left behind.
+#: |per-dimension log r| beyond which a term gives no gradient: exp would overflow float64 at 709
+#: (and 0 * inf is NaN in the clipped branch). Far beyond any clip (1e-4..0.2): a bound on the
+#: numbers, not on the policy, which the clip bounds.
 MAX_LOG_RATIO = 20.0
 
 
-def importance_ratio(log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> torch.Tensor:
-    """`exp(log_prob - old_log_prob)` in float64 (the log-probs are sums over millions of
-    dimensions; the clip, 1e-3, is finer than float32's rounding of their difference), with the
-    log-ratio clamped to +-MAX_LOG_RATIO so far off-policy terms stay finite."""
-    return torch.exp(torch.clamp(log_prob.double() - old_log_prob.double(), -MAX_LOG_RATIO, MAX_LOG_RATIO))
+def log_ratio_per_dim(log_prob: torch.Tensor, old_log_prob: torch.Tensor, dims: int) -> torch.Tensor:
+    """`(log_prob - old_log_prob) / D` in float64. The log-probs are float64 sums over D terms; the
+    per-dimension log-ratios a 1e-3 clip is about are far below what their float32 means resolve."""
+    if dims < 1:
+        raise ValueError(f"a step needs at least one latent dimension, got {dims}")
+    return (log_prob.double() - old_log_prob.double()) / dims
+
+
+def importance_ratio(log_prob: torch.Tensor, old_log_prob: torch.Tensor, dims: int) -> torch.Tensor:
+    """Flow-GRPO's ratio `exp(mean over dimensions of log p - log p_old)` from log-probs summed over
+    the D dimensions, with the per-dimension log-ratio clamped to +-MAX_LOG_RATIO so far off-policy
+    terms stay finite."""
+    return torch.exp(torch.clamp(log_ratio_per_dim(log_prob, old_log_prob, dims), -MAX_LOG_RATIO, MAX_LOG_RATIO))
 
 
 def clipped_policy_loss(ratio: torch.Tensor, advantage: torch.Tensor, clip: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,19 +57,20 @@ def clipped_policy_loss(ratio: torch.Tensor, advantage: torch.Tensor, clip: floa
 
 
 def gaussian_kl(mean: torch.Tensor, ref_mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """KL between the step's Gaussians under the policy and the reference (same std), summed
-    over dimensions like the log-probs: `sum((mu - mu_ref)^2) / (2 std^2)` -> [B]. Flow-GRPO
-    averages both; averaging only the KL would shrink beta by the latent size next to a ratio
-    of summed log-probs (2.1M times at Wan's 81x480x832)."""
+    """KL between the step's Gaussians under the policy and the reference (same std), per
+    dimension as Flow-GRPO takes it: `mean((mu - mu_ref)^2) / (2 std^2)` -> [B], float64 (the
+    squared differences are tiny next to their count)."""
     diff = (mean.double() - ref_mean.double()).flatten(1)
-    return torch.stack([row.pow(2).sum() for row in diff]) / (2 * std.double().flatten() ** 2)
+    return diff.pow(2).mean(1) / (2 * std.double().flatten() ** 2)
 
 
 def step_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip: float,
-              kl: torch.Tensor | None, beta: float) -> StepLoss:
-    ratio = importance_ratio(log_prob, old_log_prob)
+              kl: torch.Tensor | None, beta: float, dims: int) -> StepLoss:
+    """The loss of one step from log-probs summed over its `dims` latent dimensions and a
+    per-dimension KL (gaussian_kl)."""
+    ratio = importance_ratio(log_prob, old_log_prob, dims)
     policy_loss, clipped = clipped_policy_loss(ratio, advantage, clip)
     kl = torch.zeros_like(policy_loss) if kl is None else kl.to(policy_loss.dtype)
-    log_ratio = (log_prob.double() - old_log_prob.double()).detach()
+    log_ratio = log_ratio_per_dim(log_prob, old_log_prob, dims).detach()
     return StepLoss(loss=policy_loss + beta * kl, policy_loss=policy_loss.detach(), kl=kl.detach(),
                     ratio=ratio.detach(), clipped=clipped, approx_kl=0.5 * log_ratio**2)

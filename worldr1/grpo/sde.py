@@ -10,10 +10,10 @@ The coefficients-preserving variant (CPS) instead keeps x' a convex mix of the p
 noise with the right total noise: std = sigma_next * sin(a pi / 2),
     mu = (1 - sigma_next) * x0_hat + sqrt(sigma_next^2 - std^2) * x1_hat.
 Log-probs are of the Gaussian N(mu, std^2) at x', summed over every dimension of a sample: the
-policy's probability of the whole step. (Averaging instead is a known Flow-GRPO pitfall: it
-shrinks the importance ratio's sensitivity by the number of dimensions.) The mean and the sum
-are float64: a Wan latent has 2.1M elements, and a float32 sum near -2e6 resolves only ~0.1,
-far coarser than the log-ratios that a 1e-3 clip range is about.
+policy's probability of the whole step. The update divides the difference of two sums by the
+dimension count, so its ratio is Flow-GRPO's per-dimension one (worldr1/grpo/loss.py). The mean
+and the sum are float64: a Wan latent has 2.1M elements, and a float32 sum near -2e6 resolves only
+~0.1, far coarser than the per-dimension log-ratios (times 2.1M) that a 1e-3 clip range is about.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class StepDistribution:
         return torch.stack([row.sum() for row in per_element_log_prob(x_next, self.mean, self.std).flatten(1)])
 
     def log_prob_mean(self, x_next: torch.Tensor) -> torch.Tensor:
-        """The same averaged per dimension: for logging, never for ratios."""
+        """The same averaged per dimension, for logs (the update divides the sums' difference by the
+        dimension count itself, in float64: worldr1/grpo/loss.py)."""
         return per_element_log_prob(x_next, self.mean, self.std).flatten(1).mean(1)
 
 

@@ -1,6 +1,6 @@
 """The Flow-GRPO update: recompute each stored step's log-prob under the current policy, take the
-clipped ratio loss with the sample's advantage plus beta * KL to the reference, accumulate over a
-minibatch of samples, clip, AdamW, EMA.
+clipped ratio loss with the sample's advantage plus beta * KL to the reference (both per latent
+dimension, worldr1/grpo/loss.py), accumulate over a minibatch of whole prompt groups, clip, AdamW, EMA.
 
 Every (sample, step) term is evaluated exactly as the rollout evaluated it (one sample at a
 time, conditional and unconditional together, the same stored float32 state), so before the
@@ -34,7 +34,18 @@ class StoredSample:
     steps: tuple[int, ...]        # schedule indices of the trained steps
     latents: torch.Tensor         # [S, *latent] state before each step
     next_latents: torch.Tensor    # [S, *latent] state after it
-    log_probs: torch.Tensor       # [S] float64, under the policy that sampled it
+    log_probs: torch.Tensor       # [S] float64, summed over the latent, under the policy that sampled it
+    prompt_id: str = ""           # its group; "" where a caller has none: the prompt tells groups apart
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """The prompt group whose mean reward is this sample's baseline."""
+        return self.prompt_id, self.prompt
+
+    @property
+    def latent_dims(self) -> int:
+        """D: the latent elements of one step, over which its log-probs are summed."""
+        return math.prod(self.next_latents.shape[1:])
 
 
 class Ema:
@@ -87,6 +98,7 @@ class UpdateMetrics:
     grad_norms: list[float] = field(default_factory=list)
     optimizer_steps: int = 0
     skipped_nonfinite: int = 0
+    latent_dims: int | None = None  # D: ratio, KL and approx_kl are per dimension of it
 
     def _mean(self, values: list[float]) -> float | None:
         return float(np.mean(values)) if values else None
@@ -106,8 +118,28 @@ class UpdateMetrics:
             "clip_fraction": self.clip_fraction, "ratio_deviation": self._mean([abs(x.ratio - 1) for x in t]),
             "approx_kl": self._mean([x.approx_kl for x in t]), "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
             "grad_norm": self._mean(self.grad_norms), "optimizer_steps": self.optimizer_steps,
-            "skipped_nonfinite": self.skipped_nonfinite, "terms": len(t),
+            "skipped_nonfinite": self.skipped_nonfinite, "terms": len(t), "latent_dims": self.latent_dims,
         }
+
+
+def group_minibatches(samples: Sequence[StoredSample], size: int, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch's minibatches, as indices into `samples`: the prompt groups in an order drawn from
+    `rng`, packed whole and in that order into minibatches of at most `size` samples (a group
+    larger than `size` is a minibatch of its own). A group's advantages are relative to its own
+    mean: split over optimizer steps, its baseline would no longer cancel within a step.
+
+    With groups of g <= size samples each minibatch but the last holds floor(size / g) of them
+    or more, so an epoch takes at most ceil(groups / floor(size / g)) steps (rounds.py)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(s.group, []).append(i)
+    members = list(groups.values())
+    batches: list[list[int]] = []
+    for g in rng.permutation(len(members)):
+        if not batches or len(batches[-1]) + len(members[g]) > size:
+            batches.append([])
+        batches[-1] += members[g]
+    return batches
 
 
 class Trainer:
@@ -135,13 +167,12 @@ class Trainer:
 
     def train(self, samples: Sequence[StoredSample], rng: np.random.Generator,
               progress: Callable[[int, int], None] | None = None) -> UpdateMetrics:
-        """`inner_epochs` passes over the samples in shuffled minibatches of `minibatch_samples`."""
-        metrics = UpdateMetrics()
-        size = self.grpo.minibatch_samples
+        """`inner_epochs` passes over the samples in minibatches of whole prompt groups
+        (`group_minibatches`). Every rank draws the same minibatches from the same rng."""
+        metrics = UpdateMetrics(latent_dims=samples[0].latent_dims if samples else None)
         batches = []
         for _ in range(self.grpo.inner_epochs):
-            order = rng.permutation(len(samples))
-            batches += [[samples[i] for i in order[k: k + size]] for k in range(0, len(order), size)]
+            batches += [[samples[i] for i in batch] for batch in group_minibatches(samples, self.grpo.minibatch_samples, rng)]
         for n, batch in enumerate(batches):
             self._optimizer_step(batch, metrics, first=n == 0)
             if progress:
@@ -233,7 +264,7 @@ class Trainer:
             kl = gaussian_kl(dist.mean, ref.mean, dist.std)
         advantage = torch.tensor([sample.advantage], dtype=torch.float64, device=device)
         old = sample.log_probs[k: k + 1].to(device, torch.float64)
-        return step_loss(dist.log_prob(x_next), old, advantage, self.grpo.clip, kl, self.grpo.beta)
+        return step_loss(dist.log_prob(x_next), old, advantage, self.grpo.clip, kl, self.grpo.beta, x_next[0].numel())
 
     def _encode(self, prompt: str) -> torch.Tensor:
         if prompt not in self._cond:

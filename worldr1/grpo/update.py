@@ -88,7 +88,7 @@ def _load_sample(rollout_dir: Path, row: dict, advantage: float, schedule: Sched
     # Kept in their storage dtype (bf16 from a GPU rollout) and in their file: safetensors maps it,
     # so a state is read when the trainer casts it, and ranks on one node share the pages.
     return StoredSample(row["sample_id"], row["prompt"], advantage, steps, t["latents"], t["next_latents"],
-                        t["log_probs"].double())
+                        t["log_probs"].double(), prompt_id=row["prompt_id"])
 
 
 def load_trainer_state(trainer: Trainer, directory: Path) -> dict:

@@ -6,6 +6,8 @@ relative to the first (OpenCV world-to-camera, frame 0 at the identity). Two hea
 - depth: a small U-Net on each frame, log-depth out;
 - pose: a CNN on (frame 0, frame i) stacked, a rotation vector and a translation out.
 The intrinsics are the toy cameras' own (a fixed field of view), as DA3's would be estimated.
+Like DA3 with `process_res`, it works at its own size (the one it was trained at): other frames are
+resized to it, and the intrinsics come back in the input frames' pixels, so renders are at the video's size.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldr1.errors import UserError
+from worldr1.geometry.cameras import resize_intrinsics
 from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.base import Reconstruction
 
@@ -120,8 +123,29 @@ def frames_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).movedim(-1, -3)
 
 
+def resize_frames(frames: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Float frames `[F, 3, H, W]` at `hw`; already there, untouched (bit-identical to not resizing).
+
+    Shrinking averages each output pixel's area, as DA3's preprocessing does (cv2 INTER_AREA): fine
+    texture is averaged, not aliased, and a video enlarged by whole blocks comes back as it was.
+    Enlarging (a video smaller than the working size) is bilinear. Both are deterministic.
+    """
+    if tuple(frames.shape[-2:]) == tuple(hw):
+        return frames
+    if frames.shape[-2] >= hw[0] and frames.shape[-1] >= hw[1]:
+        return nn.functional.interpolate(frames, size=hw, mode="area")
+    return nn.functional.interpolate(frames, size=hw, mode="bilinear", align_corners=False,
+                                     antialias=True).clamp(0.0, 1.0)
+
+
+def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
+    """Float `[F, 3, H, W]` in [0, 1] -> uint8 `[F, H, W, 3]` (the colours the scene's Gaussians take)."""
+    return frames.mul(255.0).round().clamp(0, 255).to(torch.uint8).movedim(1, -1).contiguous().cpu().numpy()
+
+
 class ToyReconstructor:
-    """Reconstructs videos of the size it was trained on; intrinsics are the toy cameras'."""
+    """Reconstructs videos of any size at the size it was trained on (`frame_hw`, its working size);
+    intrinsics are the toy cameras', scaled to the input frames' pixels."""
 
     def __init__(self, net: ToyReconstructorNet, K: np.ndarray, frame_hw: tuple[int, int],
                  device: torch.device | None = None) -> None:
@@ -134,15 +158,20 @@ class ToyReconstructor:
 
     @torch.no_grad()
     def reconstruct(self, frames: np.ndarray) -> Reconstruction:
-        if tuple(frames.shape[1:3]) != self.frame_hw:
-            raise ValueError(f"the toy reconstructor takes {self.frame_hw[0]}x{self.frame_hw[1]} frames, "
-                             f"got {frames.shape[1]}x{frames.shape[2]}")
-        log_depth, w2c = self.net(frames_tensor(frames)[None].to(self.device))
+        """uint8 `[F, H, W, 3]` of any size -> depth/conf/images at `frame_hw`, cameras in the input's pixels."""
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be [F, H, W, 3], got {list(frames.shape)}")
+        input_hw = (int(frames.shape[1]), int(frames.shape[2]))
+        same = input_hw == tuple(self.frame_hw)
+        work = resize_frames(frames_tensor(frames).to(self.device), self.frame_hw)
+        log_depth, w2c = self.net(work[None])
         n = frames.shape[0]
+        # The toy K is the trained size's camera: the same camera seen at the input's pixel grid.
+        K = self.K if same else resize_intrinsics(self.K, self.frame_hw, input_hw)
         return Reconstruction(
             depth=log_depth[0].exp().float().cpu(), conf=torch.ones((n, *self.frame_hw)),
-            images=np.ascontiguousarray(frames), extrinsics=w2c[0].double().cpu().numpy(),
-            intrinsics=np.repeat(self.K[None], n, 0), frame_hw=self.frame_hw,
+            images=np.ascontiguousarray(frames) if same else to_uint8_frames(work),
+            extrinsics=w2c[0].double().cpu().numpy(), intrinsics=np.repeat(K[None], n, 0), frame_hw=input_hw,
         )
 
     def save(self, directory: Path) -> None:

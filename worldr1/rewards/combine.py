@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from worldr1.config import Phase, RewardWeights
 
-TERMS = ("s_recon", "s_traj", "s_meta", "r_gen")
-THREE_D = ("s_recon", "s_traj", "s_meta")
+TERMS = ("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen")
+THREE_D = ("s_recon", "s_reproj", "s_traj", "s_meta")
+#: the terms a frozen video could win: the motion guard scales them
+MOTION_GUARDED = ("s_recon", "s_reproj", "s_traj")
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase
     """`R = sum_i w_i * term_i` over the terms that have a value.
 
     In a dynamic round the 3D terms are off (World-R1 trains those rounds on quality alone). The
-    motion factor scales `s_recon` and `s_traj`: a frozen video under a moving prompt cannot win them.
+    motion factor scales `MOTION_GUARDED`: a frozen video under a moving prompt cannot win them.
     """
     used: dict[str, float] = {}
     total, any_valid = 0.0, False
@@ -31,7 +33,7 @@ def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase
         if value is None or not math.isfinite(value) or w == 0.0:
             used[name] = 0.0
             continue
-        if name in ("s_recon", "s_traj"):
+        if name in MOTION_GUARDED:
             value *= motion_factor
         used[name] = w
         total += w * value

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import torch
 from PIL import Image
 from safetensors import safe_open
 
@@ -31,8 +32,9 @@ from worldr1.rewards.advantages import group_advantages
 from worldr1.rewards.combine import TERMS, combine
 from worldr1.rewards.quality import QualityModel
 from worldr1.rewards.recon import lpips_model, motion, motion_factor, require_lpips, s_recon
+from worldr1.rewards.reproject import s_reproj
 from worldr1.rewards.traj import s_traj
-from worldr1.video import read_mp4
+from worldr1.video import frame_indices, read_mp4
 
 #: s_traj_reason of a sample whose prompt gave no camera moves
 NO_CAMERA = "no camera sentence in the prompt"
@@ -45,8 +47,8 @@ def empty_row(sample: dict, phase: Phase) -> dict[str, object]:
     row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
                                                      "group_index")}
     row["phase"] = phase
-    for k in (*TERMS, "s_traj_reason", "psnr", "ssim", "lpips", "traj_translation", "traj_rotation", "motion",
-              "motion_factor", "reward", "group_mean", "group_std", "advantage", "error"):
+    for k in (*TERMS, "s_traj_reason", "psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation",
+              "traj_rotation", "motion", "motion_factor", "reward", "group_mean", "group_std", "advantage", "error"):
         row[k] = None
     for k in TERMS:
         row[f"w_{k}"] = None
@@ -63,6 +65,8 @@ class ReconViews:
     meta: np.ndarray              # uint8 [H, W, 3]: the render at the meta view, for the judge
     w2c: np.ndarray               # [F, 4, 4]: the reconstructed cameras
     gaussian_frames: list[int]    # the frames that built the scene (the others are held out)
+    K: np.ndarray                 # [F, 3, 3]: their intrinsics, in pixels of the video
+    depth: torch.Tensor           # [F, h, w]: the depth maps, at the reconstructor's working size
 
 
 def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
@@ -82,9 +86,11 @@ def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
         meta = np.asarray(Image.open(renders / "meta.png").convert("RGB"))
         with safe_open(str(recon_dir / recon["geometry"]), "pt") as f:
             w2c = f.get_tensor("extrinsics").numpy()
+            K = f.get_tensor("intrinsics").numpy()
+            depth = f.get_tensor("depth").float()
     except Exception as exc:  # noqa: BLE001 - a missing or broken render file
         raise ReconstructionFailed(f"render files unreadable: {str(exc).splitlines()[0][:200]}") from None
-    return ReconViews(inputs, meta, w2c, list(recon["gaussian_frames"] or []))
+    return ReconViews(inputs, meta, w2c, list(recon["gaussian_frames"] or []), K, depth)
 
 
 class Scorer:
@@ -161,6 +167,10 @@ class Scorer:
             compare = [i for i in range(len(video)) if i not in used] or list(range(len(video)))
             rec = s_recon(recon.inputs, video, compare, self.params.reward.recon_metric, self.lpips)
             row.update(s_recon=rec.s_recon, psnr=rec.psnr, ssim=rec.ssim, lpips=rec.lpips)
+            rp = self.params.reward.reproj
+            keep = frame_indices(len(video), rp.max_frames)
+            warp = s_reproj(video[keep], recon.depth[keep], recon.w2c[keep], recon.K[keep], rp.blur, rp.tolerance)
+            row.update(s_reproj=warp.s_reproj, reproj_psnr=warp.psnr, reproj_bad=warp.bad)
             if moves:
                 target = target_path([Primitive(m) for m in moves], len(recon.w2c),
                                      MotionScale.from_params(self.params.camera))
@@ -168,7 +178,7 @@ class Scorer:
                 row.update(s_traj=traj.s_traj, traj_translation=traj.translation, traj_rotation=traj.rotation)
             else:
                 row["s_traj_reason"] = no_camera_reason
-            bad = [k for k in (*TERMS, "psnr", "ssim") if isinstance(row[k], float) and not math.isfinite(row[k])]
+            bad = [k for k in (*TERMS, "psnr", "ssim", "reproj_psnr") if isinstance(row[k], float) and not math.isfinite(row[k])]
             if bad:
                 raise ReconstructionFailed(f"non-finite {', '.join(bad)}")
             return row, recon.meta

@@ -21,8 +21,8 @@ from worldr1.geometry.cameras import Cameras
 from worldr1.ids import derive_seed
 from worldr1.prompts.camera import Primitive
 from worldr1.toyworld.prompt import toy_prompt
-from worldr1.toyworld.render import ToyVideo, render_scenes, toy_cameras
-from worldr1.toyworld.scene import DEFAULT_DENSITY, PALETTE, ToyObject, ToyScene, fits, make_scene
+from worldr1.toyworld.render import SUPERSAMPLE, ToyVideo, render_scenes, toy_cameras
+from worldr1.toyworld.scene import PALETTE, ToyObject, ToyScene, fits, make_scene
 
 # Moved or resized objects may use a little more floor than make_scene gives them.
 ROOM = 1.2
@@ -220,12 +220,12 @@ def plan_clip(seed: int, frames: int, height: int, width: int, inconsistent_shar
     return ClipPlan(seed, primitives, scene, cameras, (scene,) * frames, None)
 
 
-def render_clip(plan: ClipPlan, density: float = DEFAULT_DENSITY) -> ToyClip:
-    video = render_scenes(plan.scenes, plan.cameras, density)
+def render_clip(plan: ClipPlan, supersample: int = SUPERSAMPLE) -> ToyClip:
+    video = render_scenes(plan.scenes, plan.cameras, supersample)
     return ToyClip(plan.seed, plan.prompt, plan.primitives, plan.scene, video, plan.corruption, plan.corruption_frame)
 
 
 def make_clip(seed: int, frames: int, height: int, width: int, inconsistent_share: float,
-              density: float = DEFAULT_DENSITY) -> ToyClip:
+              supersample: int = SUPERSAMPLE) -> ToyClip:
     """A labelled, rendered toy clip, deterministically from `seed`."""
-    return render_clip(plan_clip(seed, frames, height, width, inconsistent_share), density)
+    return render_clip(plan_clip(seed, frames, height, width, inconsistent_share), supersample)

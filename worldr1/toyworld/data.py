@@ -36,7 +36,7 @@ class ClipSpec:
     height: int
     width: int
     inconsistent_share: float
-    density: float
+    supersample: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def clip_seed(seed: int, index: int) -> int:
 def _render(args: tuple[int, ClipSpec]) -> ToyClip:
     torch.set_num_threads(1)
     seed, spec = args
-    return make_clip(seed, spec.frames, spec.height, spec.width, spec.inconsistent_share, spec.density)
+    return make_clip(seed, spec.frames, spec.height, spec.width, spec.inconsistent_share, spec.supersample)
 
 
 def render_clips(seeds: list[int], spec: ClipSpec, workers: int,

@@ -3,9 +3,9 @@
 The target path (`worldr1.prompts.trajectory.target_path`) starts at the identity; here its first
 camera is put at a fixed distance and height looking at the scene's centre, and the motion sizes
 are World-R1's segments rescaled to that distance (push and move 0.3 of it, orbit about the centre
-itself), so every move keeps the objects in a sensible part of the frame. Colours go through the
-project's rasteriser (pure torch by default: byte-identical on every machine); depth is the exact
-depth of the analytic surfaces (`raycast.true_depth`), which the rasterised depth is not.
+itself), so every move keeps the objects in a sensible part of the frame. Frames and depth are
+ray cast exactly (`raycast.raycast_render`, float64 numpy: the same bytes on every machine), so a
+static scene is one 3D-consistent scene to the pixel footprint, which splatted discs are not.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from worldr1.geometry.cameras import Cameras, intrinsics_from_fov, look_at
-from worldr1.geometry.gaussians import Gaussians, unproject_depth
-from worldr1.geometry.raster import Backend, render
+from worldr1.geometry.gaussians import unproject_depth
+from worldr1.geometry.warp import layer_edges, sample
 from worldr1.prompts.camera import Primitive
 from worldr1.prompts.trajectory import MotionScale, target_path
-from worldr1.toyworld.raycast import true_depth
-from worldr1.toyworld.scene import DEFAULT_DENSITY, ToyScene, scene_gaussians
+from worldr1.toyworld.raycast import raycast_render
+from worldr1.toyworld.scene import ToyScene
 
 FOV_X_DEG = 55.0
 # The first camera: this many scene radii from the centre, looking down at PITCH_DEG.
@@ -35,15 +35,13 @@ PITCH_DEG = 25.0
 PUSH_FRACTION, MOVE_FRACTION = 0.3, 0.3
 PAN_DEG, ORBIT_DEG = 14.0, 24.0
 WORLD_UP = np.array([0.0, 0.0, 1.0])
-# The torch rasteriser composites every Gaussian of a tile against all its pixels; the toy
-# world's Gaussians are a pixel or two wide, so 8-pixel tiles waste less (the same bytes as 16,
-# 1.5x faster at 64x64).
-TILE = 8
+#: sub-pixel rays per side of a pixel (anti-aliasing): 3 takes the checker's edges to within 1% of 6
+SUPERSAMPLE = 3
 
 
 @dataclass(frozen=True)
 class ToyVideo:
-    """Frames `uint8 [F, H, W, 3]`, true depth and the rasteriser's coverage `float32 [F, H, W]`,
+    """Frames `uint8 [F, H, W, 3]`, true depth and coverage `float32 [F, H, W]` (1: the world is closed),
     cameras (float64): `w2c [F, 4, 4]` OpenCV world-to-camera, `K [F, 3, 3]` in pixels of the frames."""
 
     frames: np.ndarray
@@ -84,35 +82,25 @@ def toy_cameras(primitives: Sequence[Primitive], frames: int, scene: ToyScene, h
     return Cameras(w2c, K, height, width)
 
 
-def render_scenes(scenes: Sequence[ToyScene], cameras: Cameras, density: float = DEFAULT_DENSITY,
-                  backend: Backend = "torch") -> ToyVideo:
-    """Frame `f` shows `scenes[f]` from camera `f`.
+def render_scenes(scenes: Sequence[ToyScene], cameras: Cameras, supersample: int = SUPERSAMPLE) -> ToyVideo:
+    """Frame `f` shows `scenes[f]` from camera `f`, ray cast with `supersample`^2 rays a pixel.
 
-    Frames render one at a time: a frame's bytes then depend on its scene and camera only, not on
-    which other frames share the batch (batched matrix products round differently), so a clip
-    and its corrupted twin agree exactly before the corruption starts.
+    Frames render one at a time: a frame's bytes then depend on its scene and camera only, so a
+    clip and its corrupted twin agree exactly before the corruption starts.
     """
     if len(scenes) != len(cameras):
         raise ValueError(f"{len(scenes)} scenes for {len(cameras)} cameras")
-    rgb, alpha = [], []
-    built: dict[ToyScene, Gaussians] = {}  # the frames of one scene share its Gaussians
-    for f, scene in enumerate(scenes):
-        if scene not in built:
-            built[scene] = scene_gaussians(scene, density)
-        out = render(built[scene], torch.from_numpy(cameras.w2c[f:f + 1]).float(),
-                     torch.from_numpy(cameras.K[f:f + 1]).float(), cameras.width, cameras.height, backend, TILE)
-        rgb.append(out.rgb.cpu())
-        alpha.append(out.alpha.cpu())
-    depth = np.concatenate([true_depth(s, cameras.w2c[f:f + 1], cameras.K[f:f + 1], cameras.height, cameras.width)
-                            for f, s in enumerate(scenes)])
-    frames = (torch.cat(rgb).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return ToyVideo(frames, depth.astype(np.float32), torch.cat(alpha).numpy(), cameras.w2c.copy(), cameras.K.copy())
+    rgb, depth = zip(*(raycast_render(s, cameras.w2c[f:f + 1], cameras.K[f:f + 1], cameras.height, cameras.width,
+                                      supersample) for f, s in enumerate(scenes)))
+    frames = np.round(np.clip(np.concatenate(rgb), 0.0, 1.0) * 255).astype(np.uint8)
+    # The dome and the floor close the world: every pixel is covered.
+    alpha = np.ones(frames.shape[:3], dtype=np.float32)
+    return ToyVideo(frames, np.concatenate(depth).astype(np.float32), alpha, cameras.w2c.copy(), cameras.K.copy())
 
 
-def render_video(scene: ToyScene, cameras: Cameras, density: float = DEFAULT_DENSITY,
-                 backend: Backend = "torch") -> ToyVideo:
+def render_video(scene: ToyScene, cameras: Cameras, supersample: int = SUPERSAMPLE) -> ToyVideo:
     """A static scene filmed along `cameras` (the video size is the cameras')."""
-    return render_scenes([scene] * len(cameras), cameras, density, backend)
+    return render_scenes([scene] * len(cameras), cameras, supersample)
 
 
 @dataclass(frozen=True)
@@ -130,32 +118,6 @@ class Reprojection:
     see_through: float
     inconsistent: float
     pixels: int
-
-
-def layer_edges(depth: torch.Tensor, rel: float = 0.02) -> torch.Tensor:
-    """Pixels of `depth [F, H, W]` next to a jump between depth layers (both sides of a silhouette).
-
-    On a plane, inverse depth is affine in pixel coordinates, so its second difference along a
-    row, a column or a diagonal is zero however steep the plane: a long oblique floor is no edge
-    (`geometry.gaussians.depth_edges` would flag most of it at low resolution), while a
-    silhouette's jump makes it large on the pixels on either side.
-    """
-    inv = torch.nn.functional.pad((1 / depth.clamp_min(1e-6))[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
-    mid = inv[:, 1:-1, 1:-1]
-    bent = torch.zeros_like(mid)
-    for (y0, x0), (y1, x1) in [((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0))]:
-        a = inv[:, y0:y0 + mid.shape[1], x0:x0 + mid.shape[2]]
-        b = inv[:, y1:y1 + mid.shape[1], x1:x1 + mid.shape[2]]
-        bent = torch.maximum(bent, (a + b - 2 * mid).abs())
-    return bent > rel * mid
-
-
-def sample(image: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str) -> torch.Tensor:
-    """`image [H, W, C]` at pixel coordinates (u, v) (pixel centres at +0.5) -> `[..., C]`."""
-    h, w = image.shape[:2]
-    grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], -1)[None]
-    out = torch.nn.functional.grid_sample(image.permute(2, 0, 1)[None], grid, mode=mode, align_corners=False)
-    return out[0].permute(1, 2, 0)
 
 
 def reprojection_check(video: ToyVideo, i: int, j: int, depth_tol: float = 0.02,
