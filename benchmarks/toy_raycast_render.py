@@ -45,6 +45,7 @@ from worldr1.geometry.warp import layer_edges
 from worldr1.rewards.reproject import reprojection_errors
 from worldr1.toyworld.corrupt import CORRUPTIONS, Corruption, plan_clip
 from worldr1.toyworld.data import clip_seed
+from worldr1.validity import auc as validity_auc
 from worldr1.geometry.raster import render
 from worldr1.toyworld.raycast import DOME, FLOOR, OBJECT, nearest_surface, raycast_render, subpixel_rays, true_depth
 from worldr1.toyworld.scene import ToyScene, scene_gaussians
@@ -120,12 +121,9 @@ def clip_score(errors: list[torch.Tensor], valids: list[torch.Tensor], tol: floa
 
 
 def auc(good: list[float], bad: list[float]) -> float:
-    """P(good > bad) over all pairs, ties half."""
-    a, b = np.array(good), np.array(bad)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if not len(a) or not len(b):
-        return math.nan
-    return float(np.mean((a[:, None] > b[None]) + 0.5 * (a[:, None] == b[None])))
+    """`validity.auc` with non-finite scores left out, NaN when a side is empty."""
+    value = validity_auc([x for x in good if math.isfinite(x)], [x for x in bad if math.isfinite(x)])
+    return math.nan if value is None else value
 
 
 PLACES = ("floor", "dome", "object", "near edge")

@@ -35,14 +35,13 @@ from worldr1.geometry.raster import render
 from worldr1.rewards.recon import psnr, ssim
 from worldr1.rewards.reproject import reprojection_errors
 from worldr1.toyworld.data import load_clips
+from worldr1.validity import auc as validity_auc
 
 
 def auc(good: list[float], bad: list[float]) -> float:
-    a, b = np.array(good), np.array(bad)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if not len(a) or not len(b):
-        return math.nan
-    return float(np.mean((a[:, None] > b[None]) + 0.5 * (a[:, None] == b[None])))
+    """`validity.auc` with non-finite scores left out, NaN when a side is empty."""
+    value = validity_auc([x for x in good if math.isfinite(x)], [x for x in bad if math.isfinite(x)])
+    return math.nan if value is None else value
 
 
 def splat_scores(frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor) -> dict[str, float]:

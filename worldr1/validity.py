@@ -86,10 +86,12 @@ def _value(row: dict[str, object], key: str) -> float:
 
 
 def auc(good: list[float], bad: list[float]) -> float | None:
-    """P(good > bad) over all pairs, ties half; None when either side is empty."""
-    if not good or not bad:
+    """P(good > bad) over all pairs, ties half, NaNs left out (-inf is a value: below everything);
+    None when either side is empty."""
+    a, b = np.array(good, dtype=np.float64), np.array(bad, dtype=np.float64)
+    a, b = a[~np.isnan(a)][:, None], b[~np.isnan(b)][None, :]
+    if not a.size or not b.size:
         return None
-    a, b = np.array(good)[:, None], np.array(bad)[None, :]
     return round(float(np.mean((a > b) + 0.5 * (a == b))), 4)
 
 
