@@ -30,6 +30,8 @@ SMALL_TOY = {
     "toy.policy.autoencoder": {"steps": 3, "batch": 8, "lr": 1.0e-3},
     "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.reconstructor.net": {"width": 8}, "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.classifier.net": {"width": 4}, "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.classifier.heldout": 4,
     "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
     "grpo.minibatch_samples": 2, "validity.clips": 2,
 }
@@ -62,6 +64,11 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     assert len(clips) == 12 and {c["consistent"] for c in clips} == {True, False}
     rewards = pq.read_table(p / "data/rounds/r000/rewards.parquet").to_pylist()
     assert len(rewards) == 4 and all(r["status"] == "ok" and r["s_recon"] is not None for r in rewards)
+    # The consistency classifier, with its accuracy on held-out clips of seeds of their own.
+    pretrain = json.loads((p / "reports/toy-pretrain.json").read_text())
+    assert pretrain["classifier_heldout_clips"] == 4 and 0 <= pretrain["classifier_heldout_accuracy"] <= 1
+    assert "classifier_heldout_auc" in pretrain and pretrain["classifier_heldout_by_corruption"]
+    assert (p / "data/toy/classifier/config.json").is_file()
     recon = pq.read_table(p / "data/rounds/r000/recon/recon.parquet")
     assert json.loads(recon.schema.metadata[b"worldr1.models"])["reconstructor"] == "toy"
     # The reward's validity on held-out labelled clips, with the trained and the true geometry.
@@ -73,6 +80,9 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     report = json.loads((p / "reports/eval.json").read_text())
     assert set(report["means"]) == {"base", "r000"} and report["prompts"] == 2
     assert report["means"]["base"]["psnr_heldout"] is not None
+    # ...and the check the reward does not optimise: the toy classifier's P(consistent) of each video.
+    assert all(0 <= report["means"][label]["p_consistent"] <= 1 for label in ("base", "r000"))
+    assert "p_consistent" in report["delta"] and all(0 <= v["p_consistent"] <= 1 for v in report["videos"])
 
     # The stage's pretrained policy, through the policy interface, with the round's adapter.
     params = config.load(p / "params.yaml")

@@ -115,6 +115,7 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
         means = ev["means"][name]
         assert means["videos"] == 2 and means["failed"] == 0
         assert all(means[m] is not None for m in ("psnr_input", "psnr_heldout", "ssim_heldout", "motion", "r_gen"))
+        assert means["p_consistent"] is None  # no toy classifier with the tiny profile
     assert ev["delta"]["motion"] == round(ev["means"]["r001"]["motion"] - ev["means"]["base"]["motion"], 6)
     pairs = {(v["policy"], v["prompt_id"]): v["motion"] for v in ev["videos"]}
     diffs = [pairs[("r001", p)] - pairs[("base", p)] for (label, p) in pairs if label == "base"]

@@ -65,6 +65,10 @@ class Paths:
         return self._join("data", "toy", "reconstructor")
 
     @property
+    def toy_classifier(self) -> str:
+        return self._join("data", "toy", "classifier")
+
+    @property
     def toy_report(self) -> str:
         return self._join("reports", "toy-pretrain.json")
 
