@@ -1,7 +1,6 @@
-"""Stage `toy-pretrain`: data/toy/clips -> data/toy/policy (the toy policy, flow matching),
-data/toy/reconstructor (the toy reconstructor, true depth and cameras) and data/toy/classifier (the
-consistency classifier, the clips' labels, with its accuracy on held-out clips), reports/toy-pretrain.json.
-Runs once: DVC caches the models until the clips or the toy settings change."""
+"""Stage `toy-pretrain`: data/toy/clips -> data/toy/policy (the toy policy, flow matching) and
+data/toy/reconstructor (the toy reconstructor, true depth and cameras), reports/toy-pretrain.json.
+Runs once: DVC caches both models until the clips or the toy settings change."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import numpy as np
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
 
-PARAMS = ["seed", "toy", "rollout.shift", "policy.model", "reconstruct.backend"]
+PARAMS = ["seed", "toy.data", "toy.policy", "toy.reconstructor", "rollout.shift", "policy.model", "reconstruct.backend"]
 
 
 def tail_mean(losses: list[float], n: int = 50) -> float | None:
@@ -25,19 +24,17 @@ def main() -> None:
     paths = store.Paths()
     toy = params.toy
     report: dict[str, object] = {"code": store.git_version()}
-    with store.atomic_dir(paths.toy_policy) as policy_out, store.atomic_dir(paths.toy_reconstructor) as recon_out, \
-            store.atomic_dir(paths.toy_classifier) as classifier_out:
+    with store.atomic_dir(paths.toy_policy) as policy_out, store.atomic_dir(paths.toy_reconstructor) as recon_out:
         if not params.uses_toy:
-            for out in (policy_out, recon_out, classifier_out):
+            for out in (policy_out, recon_out):
                 (out / "unused.json").write_text(json.dumps({"reason": "no toy model in this profile"}) + "\n")
             err.print("toy-pretrain: no toy model in this profile, nothing to train", highlight=False)
         else:
             # Imported here: with another profile this stage only leaves a note, and should start fast.
             from worldr1.policy.toy import ToyPolicy
             from worldr1.reconstruct.toy import ToyReconstructor
-            from worldr1.toyworld.classifier import ToyClassifier, heldout_clips, heldout_report
-            from worldr1.toyworld.data import ClipSpec, load_clips
-            from worldr1.toyworld.pretrain import pretrain_classifier, pretrain_policy, pretrain_reconstructor
+            from worldr1.toyworld.data import load_clips
+            from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
 
             data = load_clips(Path(paths.toy_clips))
             policy = ToyPolicy.fresh(toy.policy.net, data.prompts, params.seed)
@@ -49,25 +46,13 @@ def main() -> None:
             with progress_bar("toy-pretrain reconstructor") as tick:
                 recon_losses = pretrain_reconstructor(recon, data, toy.reconstructor, params.seed, tick)
             recon.save(recon_out)
-            classifier = ToyClassifier.fresh(toy.classifier.net.width, data.frames.shape[2:4], params.seed)
-            with progress_bar("toy-pretrain classifier") as tick:
-                classifier_losses = pretrain_classifier(classifier, data, toy.classifier, params.seed, tick)
-            classifier.save(classifier_out)
-            # Balanced held-out clips, half of them inconsistent, whatever share the training clips had.
-            d = toy.data
-            heldout = heldout_clips(params.seed, toy.classifier.heldout,
-                                    ClipSpec(d.frames, d.height, d.width, 0.5, d.supersample), d.workers)
             report.update(clips=len(data), autoencoder_loss_last=tail_mean(ae_losses),
                           policy_loss_first=tail_mean(losses[:50]), policy_loss_last=tail_mean(losses),
                           reconstructor_loss_first=tail_mean(recon_losses[:50]),
-                          reconstructor_loss_last=tail_mean(recon_losses),
-                          classifier_loss_first=tail_mean(classifier_losses[:50]),
-                          classifier_loss_last=tail_mean(classifier_losses), **heldout_report(classifier, heldout))
+                          reconstructor_loss_last=tail_mean(recon_losses))
             err.print(f"toy-pretrain: policy loss {report['policy_loss_first']:.3f} -> {report['policy_loss_last']:.3f}, "
                       f"reconstructor loss {report['reconstructor_loss_first']:.3f} -> "
-                      f"{report['reconstructor_loss_last']:.3f}, classifier held-out accuracy "
-                      f"{report['classifier_heldout_accuracy']:.3f} (AUC {report['classifier_heldout_auc']})",
-                      highlight=False)
+                      f"{report['reconstructor_loss_last']:.3f}", highlight=False)
     store.write_json(paths.toy_report, report)
 
 

@@ -18,9 +18,10 @@ from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
 from worldr1.reconstruct.toy import (ToyReconstructor, frames_tensor, load_toy_reconstructor, relative_poses,
                                      rotation_matrix, rotation_vector)
-from worldr1.toyworld.classifier import ToyClassifier, heldout_report, heldout_seed, load_toy_classifier
+from worldr1.toyworld.classifier import (ToyClassifier, heldout_report, heldout_seed, load_toy_classifier,
+                                         pretrain_classifier)
 from worldr1.toyworld.data import ClipSpec, ToyData, clip_seed, load_clips, render_clips, save_clips
-from worldr1.toyworld.pretrain import pretrain_classifier, pretrain_policy, pretrain_reconstructor
+from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
 from worldr1.toyworld.suite import suite_seed
 
 FRAMES, SIZE = 5, 32
@@ -238,7 +239,7 @@ def test_toy_classifier_saves_loads_and_reads_videos_of_any_size(tmp_path: Path)
 
     with pytest.raises(UserError, match="no pretrained toy consistency classifier") as info:
         load_toy_classifier(tmp_path / "missing")
-    assert "\n" not in info.value.line() and "dvc repro toy-pretrain" in info.value.line()
+    assert "\n" not in info.value.line() and "dvc repro toy-classifier" in info.value.line()
     (tmp_path / "classifier.safetensors").write_bytes(b"broken")
     with pytest.raises(UserError, match="unreadable"):
         load_toy_classifier(tmp_path)

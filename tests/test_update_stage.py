@@ -72,7 +72,7 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
 
 def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
-    assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "base", "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+    assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "base", "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
                                                                 for r in ("r000", "r001"))}
     assert ran(run(["dvc", "repro"], project).stdout) == set()
 

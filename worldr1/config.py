@@ -309,7 +309,8 @@ class ToyClassifierPretrain(Group):
 
 
 class Toy(Group):
-    """The toy world's data and the three models the toy-pretrain stage trains on it."""
+    """The toy world's data and the models trained on it: the toy-pretrain stage's policy and
+    reconstructor, the toy-classifier stage's consistency classifier."""
 
     data: ToyData
     policy: ToyPolicyPretrain

@@ -19,7 +19,7 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
   can raise them without its videos becoming any more consistent (a reward hack). The classifier
   never sees a reconstruction or a reward: it learnt what inconsistency looks like from the
   labelled toy clips. A gain in held-out PSNR that it does not confirm is suspect. Its own
-  held-out accuracy is in reports/toy-pretrain.json.
+  held-out accuracy is in reports/toy-classifier.json.
 
 `reports/eval.json` holds per-policy means, the latest-minus-base deltas with the standard error of
 the paired per-prompt change, and every video's numbers.

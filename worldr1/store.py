@@ -72,6 +72,10 @@ class Paths:
     def toy_report(self) -> str:
         return self._join("reports", "toy-pretrain.json")
 
+    @property
+    def toy_classifier_report(self) -> str:
+        return self._join("reports", "toy-classifier.json")
+
     def round_dir(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name)
 

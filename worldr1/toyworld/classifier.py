@@ -12,11 +12,15 @@ most suspicious transition of the clip. A corruption happens between two consecu
 clip is inconsistent when any one of its transitions is, so the max over pairs fits the label;
 it also reads clips of any length. Like the toy reconstructor it works at the size it was trained
 at: frames of another size are resized to it (area averaging when shrinking).
+
+The `toy-classifier` stage trains it (`pretrain_classifier`) and measures it on held-out clips
+(`heldout_report`), apart from `toy-pretrain`: a change to the classifier retrains nothing else.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +30,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from worldr1.config import ToyClassifierPretrain
 from worldr1.errors import UserError
 from worldr1.ids import derive_seed
 from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.toy import frames_tensor, resize_frames
 from worldr1.toyworld.corrupt import Corruption, ToyClip
-from worldr1.toyworld.data import ClipSpec, render_clips
+from worldr1.toyworld.data import ClipSpec, ToyData, render_clips
+from worldr1.toyworld.pretrain import optimizer_step
 
 WEIGHTS = "classifier.safetensors"
 CONFIG = "config.json"
@@ -96,10 +102,10 @@ class ToyClassifier:
 
 
 def load_toy_classifier(directory: Path, device: torch.device | None = None) -> ToyClassifier:
-    """The toy consistency classifier the `toy-pretrain` stage wrote to `directory`."""
+    """The toy consistency classifier the `toy-classifier` stage wrote to `directory`."""
     if not (directory / CONFIG).is_file():
         raise UserError(f"no pretrained toy consistency classifier in {directory}",
-                        "run `dvc repro toy-pretrain` (the toy profile's classifier is trained by the pipeline itself)")
+                        "run `dvc repro toy-classifier` (the toy profile's classifier is trained by the pipeline itself)")
     try:
         config = json.loads((directory / CONFIG).read_text())
         net = ConsistencyNet(int(config["width"]))
@@ -107,8 +113,42 @@ def load_toy_classifier(directory: Path, device: torch.device | None = None) -> 
         frame_hw = (int(config["frame_hw"][0]), int(config["frame_hw"][1]))
     except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError, SafetensorError) as exc:
         raise UserError(f"the toy consistency classifier in {directory} is unreadable "
-                        f"({str(exc).splitlines()[0][:160]})", "rerun `dvc repro -f toy-pretrain`") from None
+                        f"({str(exc).splitlines()[0][:160]})", "rerun `dvc repro -f toy-classifier`") from None
     return ToyClassifier(net, frame_hw, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def pretrain_classifier(classifier: ToyClassifier, data: ToyData, cfg: ToyClassifierPretrain, seed: int,
+                        progress: Callable[[int, int], None] | None = None) -> list[float]:
+    """Binary cross-entropy on the clips' labels (`data.consistent`). A few hundred clips are easily
+    memorised, so each is shown mirrored or played backwards at random (neither changes whether
+    it is consistent) under a strong weight decay; pixel noise as for the reconstructor, since the
+    policy's videos are never as clean as the renders. The toy models' optimiser schedule
+    (`worldr1/toyworld/pretrain.py`), and the generator seed it had when toy-pretrain trained it:
+    the same seed gives the same classifier."""
+    net = classifier.net.train().requires_grad_(True)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr, weight_decay=1e-2)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "toy-pretrain", "classifier"))
+    frames = frames_tensor(data.frames)
+    labels = torch.from_numpy(data.consistent).float()
+    losses = []
+    for step in range(cfg.train.steps):
+        pick = torch.randint(len(data), (cfg.train.batch,), generator=gen)
+        x = frames[pick]
+        mirror = (torch.rand(len(pick), generator=gen) < 0.5).view(-1, 1, 1, 1, 1)
+        x = torch.where(mirror, x.flip(-1), x)
+        backwards = (torch.rand(len(pick), generator=gen) < 0.5).view(-1, 1, 1, 1, 1)
+        x = torch.where(backwards, x.flip(1), x)
+        x = x + 0.03 * torch.rand(len(pick), 1, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x.clamp(0, 1)), labels[pick])
+        losses.append(optimizer_step(opt, loss, cfg.train, step))
+        if progress:
+            progress(step + 1, cfg.train.steps)
+    net.eval().requires_grad_(False)
+    return losses
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +184,7 @@ class Judged:
 
 def heldout_report(classifier: ToyClassifier, clips: list[ToyClip]) -> dict[str, object]:
     """Accuracy (at P = 0.5) and AUC over `clips`, overall and per corruption (each corruption's AUC
-    against the sound clips): the `classifier_heldout_*` keys of reports/toy-pretrain.json."""
+    against the sound clips): the `classifier_heldout_*` keys of reports/toy-classifier.json."""
     judged = [Judged(SOUND if c.corruption is None else c.corruption.value, classifier.p_consistent(c.video.frames))
               for c in clips]
     sound = [j.p_consistent for j in judged if j.kind == SOUND]

@@ -1,6 +1,5 @@
 """Pretraining of the toy models on toy clips: the policy by flow matching, the reconstructor on
-true depth and cameras, the consistency classifier on the clips' labels. All are ordinary supervised
-loops; what they learn from is `ToyData`."""
+true depth and cameras. Both are ordinary supervised loops; what they learn from is `ToyData`."""
 
 from __future__ import annotations
 
@@ -10,11 +9,10 @@ from collections.abc import Callable
 
 import torch
 
-from worldr1.config import ToyClassifierPretrain, ToyPolicyPretrain, ToyReconstructorPretrain, Training
+from worldr1.config import ToyPolicyPretrain, ToyReconstructorPretrain, Training
 from worldr1.ids import derive_seed
 from worldr1.policy.toy import ToyAutoencoder, ToyPolicy, frames_to_pixels, video_latents
 from worldr1.reconstruct.toy import ToyReconstructor, frames_tensor, relative_poses
-from worldr1.toyworld.classifier import ToyClassifier
 from worldr1.toyworld.data import ToyData
 
 WARMUP = 20
@@ -133,34 +131,6 @@ def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyRecon
         loss = ((pred_depth - log_depth[pick]).abs().mean()
                 + (pred_w2c[:, :, :3, :3] - target[:, :, :3, :3]).abs().mean() * ROTATION_WEIGHT
                 + (pred_w2c[:, :, :3, 3] - target[:, :, :3, 3]).abs().mean())
-        losses.append(optimizer_step(opt, loss, cfg.train, step))
-        if progress:
-            progress(step + 1, cfg.train.steps)
-    net.eval().requires_grad_(False)
-    return losses
-
-
-def pretrain_classifier(classifier: ToyClassifier, data: ToyData, cfg: ToyClassifierPretrain, seed: int,
-                        progress: Callable[[int, int], None] | None = None) -> list[float]:
-    """Binary cross-entropy on the clips' labels (`data.consistent`). A few hundred clips are easily
-    memorised, so each is shown mirrored or played backwards at random (neither changes whether
-    it is consistent) under a strong weight decay; pixel noise as for the reconstructor, since the
-    policy's videos are never as clean as the renders."""
-    net = classifier.net.train().requires_grad_(True)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr, weight_decay=1e-2)
-    gen = torch.Generator().manual_seed(derive_seed(seed, "toy-pretrain", "classifier"))
-    frames = frames_tensor(data.frames)
-    labels = torch.from_numpy(data.consistent).float()
-    losses = []
-    for step in range(cfg.train.steps):
-        pick = torch.randint(len(data), (cfg.train.batch,), generator=gen)
-        x = frames[pick]
-        mirror = (torch.rand(len(pick), generator=gen) < 0.5).view(-1, 1, 1, 1, 1)
-        x = torch.where(mirror, x.flip(-1), x)
-        backwards = (torch.rand(len(pick), generator=gen) < 0.5).view(-1, 1, 1, 1, 1)
-        x = torch.where(backwards, x.flip(1), x)
-        x = x + 0.03 * torch.rand(len(pick), 1, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x.clamp(0, 1)), labels[pick])
         losses.append(optimizer_step(opt, loss, cfg.train, step))
         if progress:
             progress(step + 1, cfg.train.steps)
