@@ -18,7 +18,8 @@ from pathlib import Path
 import typer
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["prompts", "toy_data", "toy_pretrain", "base", "rollout", "reconstruct", "score", "update", "report", "evaluate"]
+STAGES = ["prompts", "toy_data", "toy_pretrain", "toy_classifier", "base", "rollout", "reconstruct", "score",
+          "update", "report", "evaluate"]
 
 
 def _median(fn: Callable[[], None], runs: int) -> float:

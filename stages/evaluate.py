@@ -1,5 +1,6 @@
 """Stage `evaluate`: test prompts, the base policy and the evaluated round's policy -> reports/eval.json
-(3D consistency at input and held-out cameras, trajectory, motion, quality; protocol in worldr1/evaluate.py)."""
+(3D consistency at input and held-out cameras, trajectory, motion, quality, and with the toy policy
+the toy classifier's P(consistent); protocol in worldr1/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.evaluate import METRICS, evaluate, summary, test_prompts
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
+from worldr1.toyworld.classifier import load_toy_classifier
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "evaluate"]
 
@@ -37,7 +39,10 @@ def main() -> None:
             return policy
 
         policies = {"base": lambda: policy, ev.policy: use_latest}
-        mine = evaluate(policies, scored, world.mine(prompts), VideoScorer(scored), tick)
+        # The check the reward does not optimise exists for the toy world only (its labelled clips).
+        classifier = load_toy_classifier(Path(paths.toy_classifier)) if params.policy.model == "toy" else None
+        mine = evaluate(policies, scored, world.mine(prompts), VideoScorer(scored), tick,
+                        classifier.p_consistent if classifier is not None else None)
         rows = gather_rows(world, parts, "eval", mine, lambda r: (r["policy"], r["prompt_id"]),
                            [(label, p.prompt_id) for p in prompts for label in policies])
     if rows is None:

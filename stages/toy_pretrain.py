@@ -12,7 +12,7 @@ import numpy as np
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
 
-PARAMS = ["seed", "toy", "rollout.shift", "policy.model", "reconstruct.backend"]
+PARAMS = ["seed", "toy.data", "toy.policy", "toy.reconstructor", "rollout.shift", "policy.model", "reconstruct.backend"]
 
 
 def tail_mean(losses: list[float], n: int = 50) -> float | None:

@@ -57,6 +57,9 @@ DELETE = object()
         ("rollout.sde.noise_level", 1.5, "rollout.sde.noise_level: input should be less than or equal to 1"),
         ("camera.push", float("inf"), "camera.push: input should be a finite number"),
         ("rollout.cfg", float("nan"), "rollout.cfg: input should be a finite number"),
+        ("toy.classifier.net.width", 0, "toy.classifier.net.width: input should be greater than or equal to 1 (got 0)"),
+        ("toy.classifier.heldout", 1, "toy.classifier.heldout: input should be greater than or equal to 2 (got 1)"),
+        ("toy.classifier", DELETE, "toy.classifier is missing"),
     ],
 )
 def test_bad_value_names_key_path(params_dict: dict[str, Any], key: str, value: Any, message: str) -> None:

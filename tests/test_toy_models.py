@@ -1,6 +1,6 @@
 """The toy models: the toy policy behind the `Policy` interface (pretrained, saved, loaded, sampled,
-with a LoRA adapter), and the toy reconstructor, which after a short training on toy clips recovers
-the relative cameras of held-out consistent videos."""
+with a LoRA adapter), the toy reconstructor, which after a short training on toy clips recovers
+the relative cameras of held-out consistent videos, and the toy consistency classifier."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from worldr1.config import (Lora, Policy, Sde, ToyPolicyNet, ToyPolicyPretrain, ToyReconstructorNet,
-                            ToyReconstructorPretrain, Training)
+from worldr1.config import (Lora, Policy, Sde, ToyClassifierNet, ToyClassifierPretrain, ToyPolicyNet,
+                            ToyPolicyPretrain, ToyReconstructorNet, ToyReconstructorPretrain, Training)
 from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
 from worldr1.reconstruct.toy import (ToyReconstructor, frames_tensor, load_toy_reconstructor, relative_poses,
                                      rotation_matrix, rotation_vector)
-from worldr1.toyworld.data import ClipSpec, ToyData, load_clips, render_clips, save_clips
+from worldr1.toyworld.classifier import (ToyClassifier, heldout_report, heldout_seed, load_toy_classifier,
+                                         pretrain_classifier)
+from worldr1.toyworld.data import ClipSpec, ToyData, clip_seed, load_clips, render_clips, save_clips
 from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
+from worldr1.toyworld.suite import suite_seed
 
 FRAMES, SIZE = 5, 32
 NET = ToyPolicyNet(latent_channels=4, autoencoder_width=8, patch=1, heads=2, head_dim=8, ffn_dim=32, layers=1,
@@ -35,6 +38,8 @@ LORA = Policy(model="toy", dtype="float32", lora=Lora(rank=4, alpha=8.0, targets
 # 1.7 degrees and 0.28 units on 16 held-out clips: README, "Toy world".)
 TRAIN_CLIPS, HELD_OUT = 48, 4
 ROTATION_BOUND_DEG, TRANSLATION_BOUND = 3.0, 0.6
+# The classifier test: a small network memorising the labels of 8 clips, enough to see the loss fall.
+CLASSIFIER_STEPS = 200
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +186,60 @@ def test_toy_reconstructor_works_at_its_size_on_videos_of_any_size() -> None:
     # A video smaller than the working size is enlarged, not refused.
     small = recon.reconstruct(frames[:, ::2, ::2])
     assert small.depth.shape == (FRAMES, SIZE, SIZE) and small.intrinsics[0, 0, 0] == 15.0 and small.frame_hw == (16, 16)
+
+
+def test_toy_classifier_learns_the_labels_of_a_few_clips(tmp_path: Path) -> None:
+    # Plain renders (no supersampling) are enough to see a network memorise labels, and quick.
+    save_clips(render_clips(list(range(8)), ClipSpec(FRAMES, SIZE, SIZE, 0.5, 1), workers=1), tmp_path)
+    few = load_clips(tmp_path)
+    assert set(few.consistent.tolist()) == {True, False}
+    classifier = ToyClassifier.fresh(8, (SIZE, SIZE), seed=0)
+    cfg = ToyClassifierPretrain(net=ToyClassifierNet(width=8), train=Training(steps=CLASSIFIER_STEPS, batch=8, lr=5e-3),
+                                heldout=2)
+    losses = pretrain_classifier(classifier, few, cfg, seed=0)
+    assert len(losses) == CLASSIFIER_STEPS and all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10]), (np.mean(losses[:10]), np.mean(losses[-10:]))
+    assert not classifier.net.training and not any(p.requires_grad for p in classifier.net.parameters())
+    # Deterministic from the seed, like the other toy models.
+    again = ToyClassifier.fresh(8, (SIZE, SIZE), seed=0)
+    assert pretrain_classifier(again, few, cfg, seed=0) == losses
+
+    made = render_clips([heldout_seed(0, i) for i in range(4)], ClipSpec(FRAMES, SIZE, SIZE, 0.5, 1), workers=1)
+    report = heldout_report(classifier, made)
+    assert report["classifier_heldout_clips"] == 4 and 0 <= report["classifier_heldout_accuracy"] <= 1
+    assert sum(k["clips"] for k in report["classifier_heldout_by_corruption"].values()) == 4
+
+
+def test_toy_classifier_heldout_seeds_are_their_own() -> None:
+    heldout = {heldout_seed(0, i) for i in range(1000)}
+    assert not heldout & {clip_seed(0, i) for i in range(1000)}
+    assert not heldout & {suite_seed(0, i) for i in range(1000)}
+
+
+def test_toy_classifier_saves_loads_and_reads_videos_of_any_size(tmp_path: Path) -> None:
+    frames = np.random.default_rng(2).integers(0, 256, (FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
+    classifier = ToyClassifier.fresh(8, (SIZE, SIZE), seed=0)
+    p = classifier.p_consistent(frames)
+    assert 0.0 < p < 1.0 and p == float(torch.sigmoid(classifier.net(frames_tensor(frames)[None]))[0])
+
+    classifier.save(tmp_path)
+    loaded = load_toy_classifier(tmp_path, torch.device("cpu"))
+    assert loaded.frame_hw == (SIZE, SIZE) and loaded.p_consistent(frames) == p
+    saved, back = classifier.net.state_dict(), loaded.net.state_dict()
+    assert saved.keys() == back.keys() and all(torch.equal(saved[k], back[k]) for k in saved)
+
+    # 4x larger by whole blocks: the same video after the area resize, so the same probability.
+    assert loaded.p_consistent(frames.repeat(4, 1).repeat(4, 2)) == pytest.approx(p, abs=1e-5)
+    # Non-square, smaller, longer: resized to the working size, any number of frames (two at least).
+    rng = np.random.default_rng(3)
+    for shape in ((FRAMES, 48, 64, 3), (FRAMES, 16, 16, 3), (9, SIZE, SIZE, 3), (2, SIZE, SIZE, 3)):
+        assert 0.0 <= loaded.p_consistent(rng.integers(0, 256, shape, dtype=np.uint8)) <= 1.0
+    with pytest.raises(ValueError, match="F >= 2"):
+        loaded.p_consistent(frames[:1])
+
+    with pytest.raises(UserError, match="no pretrained toy consistency classifier") as info:
+        load_toy_classifier(tmp_path / "missing")
+    assert "\n" not in info.value.line() and "dvc repro toy-classifier" in info.value.line()
+    (tmp_path / "classifier.safetensors").write_bytes(b"broken")
+    with pytest.raises(UserError, match="unreadable"):
+        load_toy_classifier(tmp_path)

@@ -1,5 +1,5 @@
-"""The toy profile under `dvc repro`, at test sizes: toy-data and toy-pretrain run once and are
-cached, the pretrained policy loads through the policy interface and samples, a round and evaluate
+"""The toy profile under `dvc repro`, at test sizes: toy-data, toy-pretrain and toy-classifier run
+once and are cached, the pretrained policy loads through the policy interface and samples, a round and evaluate
 run on the toy models, and `dvc exp run -S` on a reward weight reruns only what reads it."""
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ SMALL_TOY = {
     "toy.policy.autoencoder": {"steps": 3, "batch": 8, "lr": 1.0e-3},
     "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.reconstructor.net": {"width": 8}, "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.classifier.net": {"width": 4}, "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.classifier.heldout": 4,
     "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
     "grpo.minibatch_samples": 2, "validity.clips": 2,
 }
 
 
 @pytest.mark.parametrize(("stage", "script"), [("toy-data", "toy_data"), ("toy-pretrain", "toy_pretrain"),
+                                              ("toy-classifier", "toy_classifier"),
                                               ("reward-validity", "reward_validity")])
 def test_dvc_params_match_the_stage_scripts(stage: str, script: str) -> None:
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -54,14 +57,22 @@ def toy_project(project: Path) -> Path:
 def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     p = toy_project
     first = run(["dvc", "repro"], p)
-    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "reward-validity", "base", "rollout@r000",
-                                 "reconstruct@r000", "score@r000", "update@r000", "report", "evaluate"}
+    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
+                                 "rollout@r000", "reconstruct@r000", "score@r000", "update@r000", "report", "evaluate"}
     assert ran(run(["dvc", "repro"], p).stdout) == set()
 
     clips = pq.read_table(p / "data/toy/clips/clips.parquet").to_pylist()
     assert len(clips) == 12 and {c["consistent"] for c in clips} == {True, False}
     rewards = pq.read_table(p / "data/rounds/r000/rewards.parquet").to_pylist()
     assert len(rewards) == 4 and all(r["status"] == "ok" and r["s_recon"] is not None for r in rewards)
+    # The consistency classifier, in a stage of its own, with its accuracy on held-out clips of seeds
+    # of their own; toy-pretrain's report is the policy's and the reconstructor's only.
+    classifier = json.loads((p / "reports/toy-classifier.json").read_text())
+    assert classifier["classifier_heldout_clips"] == 4 and 0 <= classifier["classifier_heldout_accuracy"] <= 1
+    assert "classifier_heldout_auc" in classifier and classifier["classifier_heldout_by_corruption"]
+    assert classifier["clips"] == 12 and classifier["classifier_loss_last"] is not None
+    assert not any(k.startswith("classifier") for k in json.loads((p / "reports/toy-pretrain.json").read_text()))
+    assert (p / "data/toy/classifier/config.json").is_file()
     recon = pq.read_table(p / "data/rounds/r000/recon/recon.parquet")
     assert json.loads(recon.schema.metadata[b"worldr1.models"])["reconstructor"] == "toy"
     # The reward's validity on held-out labelled clips, with the trained and the true geometry.
@@ -73,6 +84,9 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     report = json.loads((p / "reports/eval.json").read_text())
     assert set(report["means"]) == {"base", "r000"} and report["prompts"] == 2
     assert report["means"]["base"]["psnr_heldout"] is not None
+    # ...and the check the reward does not optimise: the toy classifier's P(consistent) of each video.
+    assert all(0 <= report["means"][label]["p_consistent"] <= 1 for label in ("base", "r000"))
+    assert "p_consistent" in report["delta"] and all(0 <= v["p_consistent"] <= 1 for v in report["videos"])
 
     # The stage's pretrained policy, through the policy interface, with the round's adapter.
     params = config.load(p / "params.yaml")

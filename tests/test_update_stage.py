@@ -72,9 +72,9 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
 
 def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
-    assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "reward-validity", "base", "report", "evaluate",
-                                      *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
-                                        for r in ("r000", "r001"))}
+    assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
+                                      "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+                                                              for r in ("r000", "r001"))}
     # The tiny profile has no toy reconstructor: reward-validity leaves a note, not a measurement.
     assert "reason" in json.loads((project / "reports/reward-validity.json").read_text())
     assert ran(run(["dvc", "repro"], project).stdout) == set()
@@ -118,6 +118,7 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
         means = ev["means"][name]
         assert means["videos"] == 2 and means["failed"] == 0
         assert all(means[m] is not None for m in ("psnr_input", "psnr_heldout", "ssim_heldout", "motion", "r_gen"))
+        assert means["p_consistent"] is None  # no toy classifier with the tiny profile
     assert ev["delta"]["motion"] == round(ev["means"]["r001"]["motion"] - ev["means"]["base"]["motion"], 6)
     pairs = {(v["policy"], v["prompt_id"]): v["motion"] for v in ev["videos"]}
     diffs = [pairs[("r001", p)] - pairs[("base", p)] for (label, p) in pairs if label == "base"]

@@ -295,12 +295,27 @@ class ToyReconstructorPretrain(Group):
     train: Training
 
 
+class ToyClassifierNet(Group):
+    width: PosInt
+
+
+class ToyClassifierPretrain(Group):
+    """The toy consistency classifier (evaluate's check that owes nothing to the reward)."""
+
+    net: ToyClassifierNet
+    train: Training
+    #: labelled clips of seeds of their own, half of them inconsistent, for the held-out accuracy
+    heldout: Annotated[int, Field(ge=2, le=100_000)]
+
+
 class Toy(Group):
-    """The toy world's data and the two models the toy-pretrain stage trains on it."""
+    """The toy world's data and the models trained on it: the toy-pretrain stage's policy and
+    reconstructor, the toy-classifier stage's consistency classifier."""
 
     data: ToyData
     policy: ToyPolicyPretrain
     reconstructor: ToyReconstructorPretrain
+    classifier: ToyClassifierPretrain
 
 
 class Params(Group):

@@ -12,7 +12,14 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
 - held-out 3D consistency: the same at the odd frames' cameras, which the scene never saw;
 - every frame pulled into every other by the reconstruction (`s_reproj`), trajectory fidelity
   `s_traj`, the judge's `s_meta`, the quality `r_gen`, the reward;
-- motion magnitude (mean |frame change|): a frozen video would win a naive 3D score.
+- motion magnitude (mean |frame change|): a frozen video would win a naive 3D score;
+- `p_consistent` (toy profile; None otherwise): P(consistent) of the video by the toy consistency
+  classifier (`worldr1/toyworld/classifier.py`), a number the reward does not optimise. Every 3D
+  number above comes from the reconstruction and scoring code that training pushes up, so a policy
+  can raise them without its videos becoming any more consistent (a reward hack). The classifier
+  never sees a reconstruction or a reward: it learnt what inconsistency looks like from the
+  labelled toy clips. A gain in held-out PSNR that it does not confirm is suspect. Its own
+  held-out accuracy is in reports/toy-classifier.json.
 
 `reports/eval.json` holds per-policy means, the latest-minus-base deltas with the standard error of
 the paired per-prompt change, and every video's numbers.
@@ -41,7 +48,7 @@ from worldr1.rewards.score import load_views
 from worldr1.score_video import Video, VideoScorer
 
 METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout",
-           "s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward")
+           "s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward", "p_consistent")
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,11 @@ def sample_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond: tor
 
 
 def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts: list[EvalPrompt],
-             scorer: VideoScorer, progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
+             scorer: VideoScorer, progress: Callable[[int, int], None] | None = None,
+             p_consistent: Callable[[np.ndarray], float] | None = None) -> list[dict[str, object]]:
     """Every (policy, prompt) video's numbers; `policies` maps a label to a function that makes the
-    policy current (the adapters are swapped in one model, so they run one label after the other)."""
+    policy current (the adapters are swapped in one model, so they run one label after the other).
+    `p_consistent` (the toy classifier's, uint8 frames -> P(consistent)) fills that metric; None leaves it None."""
     videos: dict[str, dict[str, np.ndarray]] = {}
     total, done = len(policies) * len(prompts) * 2, 0
     for label, make in policies.items():
@@ -94,7 +103,9 @@ def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts:
             work = Path(tmp) / f"{n:04d}"
             scored = scorer.score(clips, p.text, work)
             for label, clip, reward, recon in zip(policies, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
-                rows.append(_row(label, p, clip.frames, reward, recon, work / "recon", scorer))
+                row = _row(label, p, clip.frames, reward, recon, work / "recon", scorer)
+                row["p_consistent"] = p_consistent(clip.frames) if p_consistent is not None else None
+                rows.append(row)
             done += len(policies)
             if progress:
                 progress(done, total)

@@ -65,8 +65,16 @@ class Paths:
         return self._join("data", "toy", "reconstructor")
 
     @property
+    def toy_classifier(self) -> str:
+        return self._join("data", "toy", "classifier")
+
+    @property
     def toy_report(self) -> str:
         return self._join("reports", "toy-pretrain.json")
+
+    @property
+    def toy_classifier_report(self) -> str:
+        return self._join("reports", "toy-classifier.json")
 
     def round_dir(self, round_name: str) -> str:
         return self._join("data", "rounds", round_name)
