@@ -9,17 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
 
 PARAMS = ["seed", "toy.data", "toy.classifier", "policy.model", "reconstruct.backend"]
 UNUSED = "no toy model in this profile"
-
-
-def tail_mean(losses: list[float], n: int = 50) -> float | None:
-    return float(np.mean(losses[-n:])) if losses else None
 
 
 def main() -> None:
@@ -36,6 +30,7 @@ def main() -> None:
             # Imported here: with another profile this stage only leaves a note, and should start fast.
             from worldr1.toyworld.classifier import ToyClassifier, heldout_clips, heldout_report, pretrain_classifier
             from worldr1.toyworld.data import ClipSpec, load_clips
+            from worldr1.toyworld.pretrain import tail_mean
 
             data = load_clips(Path(paths.toy_clips))
             classifier = ToyClassifier.fresh(toy.classifier.net.width, data.frames.shape[2:4], params.seed)

@@ -7,16 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from worldr1 import config, store
 from worldr1.cli import err, progress_bar, stage
 
 PARAMS = ["seed", "toy.data", "toy.policy", "toy.reconstructor", "rollout.shift", "policy.model", "reconstruct.backend"]
-
-
-def tail_mean(losses: list[float], n: int = 50) -> float | None:
-    return float(np.mean(losses[-n:])) if losses else None
 
 
 def main() -> None:
@@ -34,7 +28,7 @@ def main() -> None:
             from worldr1.policy.toy import ToyPolicy
             from worldr1.reconstruct.toy import ToyReconstructor
             from worldr1.toyworld.data import load_clips
-            from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
+            from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor, tail_mean
 
             data = load_clips(Path(paths.toy_clips))
             policy = ToyPolicy.fresh(toy.policy.net, data.prompts, params.seed)

@@ -27,6 +27,7 @@ import torch
 
 from worldr1.reconstruct.base import Reconstruction
 from worldr1.reconstruct.scene import ReconstructionFailed
+from worldr1.rewards.report import auc
 from worldr1.score_video import Video, VideoScorer
 from worldr1.toyworld.suite import DEGENERATE, KINDS, SOUND, SuiteVideo, frames_key
 
@@ -83,16 +84,6 @@ def _value(row: dict[str, object], key: str) -> float:
     if row["status"] != "ok" or not isinstance(v, (int, float)) or not math.isfinite(v):
         return -math.inf
     return float(v)
-
-
-def auc(good: list[float], bad: list[float]) -> float | None:
-    """P(good > bad) over all pairs, ties half, NaNs left out (-inf is a value: below everything);
-    None when either side is empty."""
-    a, b = np.array(good, dtype=np.float64), np.array(bad, dtype=np.float64)
-    a, b = a[~np.isnan(a)][:, None], b[~np.isnan(b)][None, :]
-    if not a.size or not b.size:
-        return None
-    return round(float(np.mean((a > b) + 0.5 * (a == b))), 4)
 
 
 def _aucs(rows: list[dict[str, object]]) -> dict[str, dict[str, float | None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyarrow as pa
 
 from worldr1.rewards.combine import TERMS
@@ -22,3 +23,13 @@ def round_summary(rows: pa.Table) -> dict[str, object]:
     for name in (*TERMS, "psnr", "ssim", "motion"):
         out[f"{name}_mean"] = finite_mean(ok.column(name).to_pylist())
     return out
+
+
+def auc(good: list[float], bad: list[float]) -> float | None:
+    """P(good > bad) over all pairs, ties half, NaNs left out (-inf is a value: below everything);
+    None when either side is empty."""
+    a, b = np.array(good, dtype=np.float64), np.array(bad, dtype=np.float64)
+    a, b = a[~np.isnan(a)][:, None], b[~np.isnan(b)][None, :]
+    if not a.size or not b.size:
+        return None
+    return round(float(np.mean((a > b) + 0.5 * (a == b))), 4)

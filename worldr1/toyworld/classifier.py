@@ -35,13 +35,14 @@ from worldr1.errors import UserError
 from worldr1.ids import derive_seed
 from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.toy import frames_tensor, resize_frames
+from worldr1.rewards.report import auc
 from worldr1.toyworld.corrupt import Corruption, ToyClip
 from worldr1.toyworld.data import ClipSpec, ToyData, render_clips
 from worldr1.toyworld.pretrain import optimizer_step
+from worldr1.toyworld.suite import SOUND
 
 WEIGHTS = "classifier.safetensors"
 CONFIG = "config.json"
-SOUND = "consistent"
 
 
 def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -162,14 +163,6 @@ def heldout_seed(seed: int, index: int) -> int:
 
 def heldout_clips(seed: int, count: int, spec: ClipSpec, workers: int) -> list[ToyClip]:
     return render_clips([heldout_seed(seed, i) for i in range(count)], spec, workers)
-
-
-def auc(good: list[float], bad: list[float]) -> float | None:
-    """P(good > bad) over all pairs, ties half; None when either side is empty."""
-    if not good or not bad:
-        return None
-    a, b = np.array(good)[:, None], np.array(bad)[None, :]
-    return round(float(np.mean((a > b) + 0.5 * (a == b))), 4)
 
 
 @dataclass(frozen=True)

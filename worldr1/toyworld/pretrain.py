@@ -7,6 +7,7 @@ import copy
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from worldr1.config import ToyPolicyPretrain, ToyReconstructorPretrain, Training
@@ -39,6 +40,11 @@ def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: Training
         torch.nn.utils.clip_grad_norm_(clip.parameters(), 1.0)
     opt.step()
     return float(loss.detach())
+
+
+def tail_mean(losses: list[float], n: int = 50) -> float | None:
+    """The mean of the last `n` losses: what a report says a training loop ended at."""
+    return float(np.mean(losses[-n:])) if losses else None
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:

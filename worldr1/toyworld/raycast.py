@@ -165,15 +165,14 @@ def sphere_normals(obj: ToyObject, p: np.ndarray) -> np.ndarray:
     return (p - obj.centre) / (obj.size / 2)
 
 
-def radial(obj: ToyObject, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit horizontal direction from the object's axis to `p`, and the distance to the axis."""
+def radial(obj: ToyObject, p: np.ndarray) -> np.ndarray:
+    """Unit horizontal direction from the object's axis to `p`."""
     xy = p[:, :2] - np.array(obj.position)
-    rho = np.linalg.norm(xy, axis=-1, keepdims=True)
-    return xy / np.maximum(rho, 1e-12), rho[:, 0]
+    return xy / np.maximum(np.linalg.norm(xy, axis=-1, keepdims=True), 1e-12)
 
 
 def cylinder_normals(obj: ToyObject, p: np.ndarray) -> np.ndarray:
-    out_dir, _ = radial(obj, p)
+    out_dir = radial(obj, p)
     side = np.concatenate([out_dir, np.zeros((len(p), 1))], 1)
     on_cap = np.abs(p[:, 2] - obj.height) < CAP_EPS
     return np.where(on_cap[:, None], np.array([0.0, 0.0, 1.0]), side)
@@ -182,7 +181,7 @@ def cylinder_normals(obj: ToyObject, p: np.ndarray) -> np.ndarray:
 def cone_normals(obj: ToyObject, p: np.ndarray) -> np.ndarray:
     """(h cos a, h sin a, r) / slant, the normal `scene.cone_surface` gives its discs."""
     r, h = obj.size / 2, obj.height
-    out_dir, _ = radial(obj, p)
+    out_dir = radial(obj, p)
     return np.concatenate([h * out_dir, np.full((len(p), 1), r)], 1) / math.hypot(r, h)
 
 
