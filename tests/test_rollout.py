@@ -233,11 +233,13 @@ def test_dvc_params_match_the_stage_scripts() -> None:
     sys.path.insert(0, str(ROOT / "stages"))
     try:
         import base as base_stage  # type: ignore[import-not-found]
+        import probe as probe_stage  # type: ignore[import-not-found]
         import rollout as rollout_stage  # type: ignore[import-not-found]
     finally:
         sys.path.pop(0)
     assert stages["base"]["params"] == base_stage.PARAMS
     assert stages["rollout"]["do"]["params"] == [*rollout_stage.PARAMS, "rounds.${key}"]
+    assert stages["probe"]["do"]["params"] == probe_stage.PARAMS
 
 
 def test_camera_init_changes_only_the_starting_noise(tmp_path: Path, params_dict: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from worldr1.policy.tiny import tiny_pipeline
 
 TWO_ROUNDS = {**SMALL_PARAMS, "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
               "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3, "evaluate.policy": "r001", "evaluate.prompts": 2,
+              "probe.prompts": 1, "probe.seeds": 2,
               "reconstruct.process_res": 56}  # DA3's smallest sensible working size: the tests' slowest model
 
 
@@ -73,7 +74,8 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
 def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
     assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
-                                      "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update")
+                                      "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update",
+                                                                                   "probe")
                                                               for r in ("r000", "r001"))}
     # The tiny profile has no toy reconstructor: reward-validity leaves a note, not a measurement.
     assert "reason" in json.loads((project / "reports/reward-validity.json").read_text())
@@ -107,7 +109,20 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
         curve = list(csv.DictReader(f))
     assert [r["round"] for r in curve] == ["r000", "r001"] and all(float(r["reward_mean"]) >= 0 for r in curve)
     plots = run(["dvc", "plots", "show", "--json"], project)
-    assert "reward_mean" in plots.stdout and "r001" in plots.stdout
+    assert "reward_mean" in plots.stdout and "r001" in plots.stdout and "p_consistent" in plots.stdout
+
+    # The fixed probe set: the same prompt and noises under every policy, base measured by the first round.
+    probes = {r: json.loads((project / f"reports/rounds/{r}-probe.json").read_text()) for r in ("r000", "r001")}
+    assert set(probes["r000"]["means"]) == {"base", "r000"} and set(probes["r001"]["means"]) == {"r001"}
+    assert "delta" in probes["r000"] and "delta" not in probes["r001"]
+    ids = [[v["prompt_id"] for v in p["videos"] if v["policy"] == r] for r, p in probes.items()]
+    assert ids[0] == ids[1] and len(ids[0]) == 2 and len({i.split("~")[0] for i in ids[0]}) == 1
+    assert all(v["status"] == "ok" and v["psnr_heldout"] is not None for p in probes.values() for v in p["videos"])
+    with (project / "reports/probe.csv").open() as f:
+        probe_curve = list(csv.DictReader(f))
+    assert [r["round"] for r in probe_curve] == ["base", "r000", "r001"]
+    assert [float(r["reward"]) for r in probe_curve] == pytest.approx(
+        [probes["r000"]["means"][k]["reward"] for k in ("base", "r000")] + [probes["r001"]["means"]["r001"]["reward"]])
 
     # The evaluation: base and r001 on the same test prompts and seeds, every metric of the protocol.
     ev = json.loads((project / "reports/eval.json").read_text())

@@ -229,6 +229,16 @@ class Evaluate(Group):
     ema: bool
 
 
+class Probe(Group):
+    """The probe stage: each round's policy on a fixed set of train prompts and seeds (the reward curve
+    without the prompt noise of each round's own batch)."""
+
+    #: the first train prompts of the prompts table
+    prompts: PosInt
+    #: ODE samples per prompt, each from its own fixed noise
+    seeds: Annotated[int, Field(ge=1, le=64)]
+
+
 class Validity(Group):
     """The reward-validity stage: held-out labelled toy clips scored by the reward (toy profile)."""
 
@@ -334,6 +344,7 @@ class Params(Group):
     # per rank (Wan 14B). Like launch, no stage's param: the numbers are the same either way.
     fsdp: bool
     evaluate: Evaluate
+    probe: Probe
     validity: Validity
     toy: Toy
     rounds: dict[str, RoundItem]

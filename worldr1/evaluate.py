@@ -65,6 +65,16 @@ def test_prompts(prompts: pa.Table, count: int) -> list[EvalPrompt]:
     return [EvalPrompt(r["prompt_id"], r["text"]) for r in rows[:count]]
 
 
+def probe_prompts(prompts: pa.Table, count: int, seeds: int) -> list[EvalPrompt]:
+    """The fixed probe set: the first `count` train prompts, each `seeds` times. A copy's id carries
+    its seed index (`<prompt_id>~<k>`), so `sample_video` draws each copy its own fixed noise."""
+    rows = [r for r in prompts.to_pylist() if r["split"] == "train"]
+    if len(rows) < count:
+        raise UserError(f"probe.prompts is {count} but the prompts table has {len(rows)} train prompts",
+                        "lower probe.prompts or add train prompts")
+    return [EvalPrompt(f"{r['prompt_id']}~{k}", r["text"]) for r in rows[:count] for k in range(seeds)]
+
+
 @torch.no_grad()
 def sample_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond: torch.Tensor | None) -> np.ndarray:
     """One ODE sample (uint8 frames) of `prompt`, from a seed of (seed, "eval", prompt) only;

@@ -100,9 +100,16 @@ class Paths:
     def round_report(self, round_name: str) -> str:
         return self._join("reports", "rounds", f"{round_name}.json")
 
+    def probe_report(self, round_name: str) -> str:
+        return self._join("reports", "rounds", f"{round_name}-probe.json")
+
     @property
     def rewards_csv(self) -> str:
         return self._join("reports", "rewards.csv")
+
+    @property
+    def probe_csv(self) -> str:
+        return self._join("reports", "probe.csv")
 
     @property
     def eval_report(self) -> str:

@@ -39,6 +39,28 @@ def reward_curve(rounds: dict[str, str], reports: Path) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
+# From reports/rounds/rK-probe.json (probe): the fixed probe set's means under each round's policy.
+PROBE_KEYS = ("reward", "psnr_heldout", "ssim_heldout", "s_reproj", "s_traj", "s_meta", "r_gen", "motion",
+              "p_consistent", "failed")
+PROBE_SCHEMA = pa.schema([("round", pa.string()), *[(k, pa.int64() if k == "failed" else pa.float64())
+                                                    for k in PROBE_KEYS]])
+
+
+def probe_curve(rounds: list[str], reports: Path) -> pa.Table:
+    """One row per policy on the probe set, in round order: base first where the first round's probe
+    measured it, then each round's policy after its update."""
+    rows = []
+    for n, name in enumerate(rounds):
+        means = _read(reports / f"{name}-probe.json").get("means", {})
+        labels = (["base"] if n == 0 and "base" in means else []) + [name]
+        for label in labels:
+            if label not in means:
+                raise UserError(f"{reports / f'{name}-probe.json'} has no numbers for {label}",
+                                f"rerun the round's probe: dvc repro -f probe@{name}")
+            rows.append({"round": label, **{k: means[label].get(k) for k in PROBE_KEYS}})
+    return pa.Table.from_pylist(rows, schema=PROBE_SCHEMA)
+
+
 def to_csv(table: pa.Table) -> str:
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="none"))

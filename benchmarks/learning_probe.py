@@ -1,0 +1,172 @@
+"""Probe (issue 16): does Flow-GRPO move the toy policy, and toward what? Runs the round loop in one
+process (rollout, reward, update, with the stages' own functions and one Trainer across rounds, as
+resume gives) and measures a **fixed probe set** before the first round and after every update, so
+the curve shows the policy changing rather than prompt noise.
+
+The reward is chosen per run, to tell "the optimiser cannot move the policy" from "the reward does
+not point where we want":
+- `brightness`: the video's mean pixel value. Trivially learnable: if this does not rise, the update
+  (lr, clip, steps) is too weak or broken, whatever the 3D reward does;
+- `classifier`: the toy consistency classifier's P(consistent). A near-oracle 3D reward: what the
+  policy can gain when the signal is clean (it is evaluate's independent check, so never train on
+  it in the pipeline);
+- `pipeline`: the shipped reward (reconstruct, then the Scorer of params.yaml).
+
+Probe set: `--probe` train prompts (the first of the split) x `--probe-seeds` seeds, sampled with
+the ODE from fixed noise, as evaluate samples. Per round it prints the probe means of brightness,
+P(consistent) and, for `pipeline`, the reward and held-out PSNR (VideoScorer, as evaluate).
+
+Run from the project root once the toy stages and `base` exist (`dvc repro base toy-classifier`):
+    python benchmarks/learning_probe.py --reward brightness --rounds 4 --prompts 4
+    python benchmarks/learning_probe.py --reward pipeline --rounds 6 --set grpo.lr=1e-3
+Results go to stdout and, as JSON, to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+import yaml
+
+from worldr1 import config, store
+from worldr1.evaluate import EvalPrompt, sample_video
+from worldr1.grpo.rollout import draw_batch, rollout_round
+from worldr1.grpo.sampler import Schedule
+from worldr1.grpo.trainer import Trainer
+from worldr1.grpo.update import stored_samples
+from worldr1.ids import derive_seed
+from worldr1.policy import default_device, load_policy
+from worldr1.reconstruct import load_reconstructor
+from worldr1.reconstruct.run import reconstruct_round
+from worldr1.rewards import load_judge
+from worldr1.rewards.advantages import group_advantages
+from worldr1.rewards.quality import load_quality
+from worldr1.rewards.score import Scorer
+from worldr1.score_video import Video, VideoScorer
+from worldr1.toyworld.classifier import load_toy_classifier
+from worldr1.video import read_mp4
+
+
+def overridden(params: config.Params, sets: list[str]) -> config.Params:
+    """params with `a.b=value` overrides (value parsed as YAML), validated like params.yaml."""
+    raw = params.model_dump()
+    for item in sets:
+        key, _, value = item.partition("=")
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        if leaf not in node:
+            raise SystemExit(f"--set {item}: no key {key} in params")
+        node[leaf] = yaml.safe_load(value)
+    return config.Params.model_validate(raw)
+
+
+def simple_rewards(samples: pa.Table, rollout_dir: Path, fn, adv_clip: float) -> pa.Table:  # noqa: ANN001
+    """A rewards table (the columns stored_samples reads) from `fn(frames)` per video."""
+    rows = samples.to_pylist()
+    rewards = [fn(read_mp4(rollout_dir / r["video"])) if r["status"] == "ok" else None for r in rows]
+    adv, _ = group_advantages([r["prompt_id"] for r in rows], rewards, adv_clip)
+    return pa.Table.from_pylist([{"sample_id": r["sample_id"], "status": "ok" if x is not None else "failed",
+                                  "reward": x, "advantage": a} for r, x, a in zip(rows, rewards, adv)])
+
+
+def brightness(frames: np.ndarray) -> float:
+    return float(frames.mean() / 255.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reward", choices=["brightness", "classifier", "pipeline"], default="pipeline")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--prompts", type=int, default=None, help="prompts per round (default prompts.batch_per_round)")
+    ap.add_argument("--probe", type=int, default=8, help="fixed probe prompts (train split)")
+    ap.add_argument("--probe-seeds", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], help="a params override, e.g. grpo.lr=1e-3")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    params = overridden(config.load(), args.set)
+    paths = store.Paths()
+    ro = params.rollout
+    prompts = store.read_table(paths.prompts, store.PROMPTS)
+    count = args.prompts or params.prompts.batch_per_round
+    policy = load_policy(params.policy)
+    policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir("base")))
+    policy.prepare_training()
+    schedule = Schedule.flow_match(ro.steps, ro.shift)
+    trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
+    classifier = load_toy_classifier(Path(paths.toy_classifier))
+    pipeline = args.reward == "pipeline"
+    reconstructor = load_reconstructor(params.reconstruct.backend, params.reconstruct.model,
+                                       params.reconstruct.process_res) if pipeline else None
+    scorer = Scorer(params, load_judge(params.reward.judge), load_quality(params.reward.quality)) if pipeline else None
+    video_scorer = VideoScorer(params, reconstructor) if pipeline else None
+
+    train = [r for r in prompts.to_pylist() if r["split"] == "train"][: args.probe]
+    probe_set = [EvalPrompt(f"{r['prompt_id']}-{s}", r["text"]) for r in train for s in range(args.probe_seeds)]
+
+    def probe(tmp: Path) -> dict[str, float]:
+        uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
+        videos = [sample_video(policy, params, p, uncond) for p in probe_set]
+        out = {"brightness": float(np.mean([brightness(v) for v in videos])),
+               "p_consistent": float(np.mean([classifier.p_consistent(v) for v in videos]))}
+        if video_scorer is not None:
+            cols: dict[str, list[float]] = {k: [] for k in ("reward", "psnr", "s_recon", "s_reproj", "s_traj", "r_gen",
+                                                           "motion")}
+            for n, (p, v) in enumerate(zip(probe_set, videos)):
+                scored = video_scorer.score([Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text,
+                                            tmp / f"probe-{n}")
+                row = scored.rewards.to_pylist()[0]
+                for key, values in cols.items():
+                    values.append(row[key] if row["status"] == "ok" and row[key] is not None else np.nan)
+            out.update({("psnr_heldout" if k == "psnr" else k): float(np.nanmean(v)) for k, v in cols.items()})
+        return out
+
+    history = []
+    with tempfile.TemporaryDirectory(prefix="worldr1-probe-") as tmpdir:
+        tmp = Path(tmpdir)
+        start = time.perf_counter()
+        history.append({"round": -1, "probe": probe(tmp / "p-1")})
+        print(json.dumps(history[-1]), flush=True)
+        for k in range(args.rounds):
+            name = f"r{k:03d}"
+            rdir = tmp / name
+            (rdir / "rollout").mkdir(parents=True)
+            (rdir / "recon").mkdir()
+            batch = draw_batch(prompts, "train", count, params.seed, name)
+            samples = rollout_round(policy, params, name, "3d", batch, rdir / "rollout")
+            if pipeline:
+                recon = reconstruct_round(reconstructor, samples, rdir / "rollout", rdir / "recon", params.reconstruct,
+                                          ro.fps, default_device())
+                rewards = scorer.score_round(samples, recon, "3d", rdir / "rollout", rdir / "recon")
+            else:
+                fn = brightness if args.reward == "brightness" else classifier.p_consistent
+                rewards = simple_rewards(samples, rdir / "rollout", fn, params.grpo.adv_clip)
+            data = stored_samples(rdir / "rollout", samples, rewards, schedule, name)
+            metrics = trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, name, "update")))
+            p_train = [classifier.p_consistent(read_mp4(rdir / "rollout" / r["video"])) for r in samples.to_pylist()
+                       if r["status"] == "ok"]
+            entry = {"round": k, "batch_reward": data.reward_mean, "batch_reward_std": data.reward_std,
+                     "batch_p_consistent": float(np.mean(p_train)),
+                     "clip_fraction": metrics.clip_fraction, "approx_kl": metrics.as_dict()["approx_kl"],
+                     "grad_norm": metrics.as_dict()["grad_norm"], "steps": metrics.optimizer_steps,
+                     "probe": probe(tmp / f"p{k}"), "elapsed_s": round(time.perf_counter() - start, 1)}
+            history.append(entry)
+            print(json.dumps(entry), flush=True)
+    result = {"reward": args.reward, "rounds": args.rounds, "prompts": count, "group": ro.group_size,
+              "sets": args.set, "history": history}
+    if args.out:
+        store.write_json(str(args.out), result)
+
+
+if __name__ == "__main__":
+    main()
