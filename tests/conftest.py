@@ -104,3 +104,25 @@ def two_rounds(tmp_path_factory: pytest.TempPathFactory, tiny_params_file: Path)
 def copy_project(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+# Under `make test` the suite runs on two xdist workers (Makefile). Each worker and every process it
+# starts gets one torch thread: the suite is CPU-bound (stage processes importing and building
+# models), and two workers of two threads each on two cores ran slower than one worker.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+#: Files that share the slowest fixtures, scheduled first: with `--dist loadfile` each file is one
+#: unit (a module fixture is built once), and the longest units first balance two workers best.
+HEAVY = ["two_rounds", "test_toy_stages", "test_toy_models"]
+
+
+def _unit(item: pytest.Item) -> str:
+    return "two_rounds" if "two_rounds" in getattr(item, "fixturenames", ()) else item.module.__name__
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: HEAVY.index(u) if (u := _unit(item)) in HEAVY else len(HEAVY))

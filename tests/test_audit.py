@@ -48,17 +48,32 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
         audit.load([str(tmp_path / "*.parquet")])
     old = tmp_path / "old.parquet"
     pq.write_table(pa.table({"sample_id": ["x"]}), old)
-    with pytest.raises(UserError, match=r"holds table \? v\?, this code reads rewards v2"):
+    with pytest.raises(UserError, match=r"Parquet file that worldr1 did not write") as info:
         audit.load([str(old)])
+    assert "dvc repro score@<round>" in info.value.fix
+    with pytest.raises(UserError, match="is a directory, not a rewards table") as info:
+        audit.load([str(tmp_path)])
+    assert info.value.fix == "give the rewards table's Parquet file"
     # A rewards file of an older schema version, as an earlier release wrote it.
     older = tmp_path / "older.parquet"
     store.write_table(str(older), pa.table({"sample_id": ["x"]}), dataclasses.replace(store.REWARDS, version=0,
                       schema=pa.schema([("sample_id", pa.string())])), store.Provenance("h", "0.0.9", {}))
-    with pytest.raises(UserError, match=r"holds table rewards v0, this code reads rewards v2"):
+    with pytest.raises(UserError, match=r"holds rewards v0, this code reads rewards v2"):
         audit.load([str(older)])
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     with pytest.raises(UserError, match="not a readable Parquet file"):
         audit.load([str(tmp_path / "junk.parquet")])
+    # Another worldr1 table, in a round's directory: named as such, and its fix names the round.
+    r000 = tmp_path / "data" / "rounds" / "r000"
+    store.write_table(str(r000 / "rollout" / "samples.parquet"), pa.table({"sample_id": ["x"]}),
+                      dataclasses.replace(store.SAMPLES, schema=pa.schema([("sample_id", pa.string())])),
+                      store.Provenance("h", "0.0.9", {}))
+    with pytest.raises(UserError, match="holds worldr1's samples table, not its rewards table") as info:
+        audit.load([str(r000 / "rollout" / "samples.parquet")])
+    assert info.value.fix == "give the rewards table that score@r000 writes"
+    with pytest.raises(UserError, match="not found") as info:
+        audit.load([str(r000 / "rewards.parquet")])
+    assert info.value.fix == "produce it first: dvc repro score@r000"
 
 
 def test_audit_cli(tmp_path: Path) -> None:

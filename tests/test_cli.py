@@ -62,6 +62,9 @@ def test_prompts_show(project: Path) -> None:
         (["prompts", "show", "--camera", "zoom_in"], "unknown camera move 'zoom_in'"),
         (["prompts", "show"], "data/prompts/prompts.parquet not found"),
         (["rounds", "add", "0"], "cannot add 0 rounds"),
+        (["rounds", "add", "-1"], "worldr1 rounds add: No such option: -1 (a leading '-' makes it an option)"),
+        (["rounds", "ad", "1"], "worldr1 rounds: no such command 'ad' (did you mean 'add'?). Fix: see worldr1 rounds --help."),
+        (["sample", "--adapter", "params.yaml", "--out", "a.mp4", "x"], "--adapter params.yaml is a file, not an adapter folder"),
         (["profile", "use", "wan3"], "unknown profile 'wan3'"),
     ],
 )

@@ -85,6 +85,26 @@ def test_yaml_syntax_error_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         config.load(bad)
     assert "is not valid YAML at line" in info.value.line()
+    # An unclosed bracket shows only on a later line: the message names where it opened too.
+    bad.write_text("seed: 0\nprompts: {max_chars: 9\ngrpo: 1\n")
+    with pytest.raises(UserError, match=r"at line 3: .*\(parsing a flow mapping that starts at line 2\)"):
+        config.load(bad)
+
+
+@pytest.mark.parametrize("text, message", [("", "is empty"), ("# nothing\n", "is empty"),
+                                           ("- a\n", "holds a YAML list, not a mapping")])
+def test_empty_or_non_mapping_params_file(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(UserError, match=message):
+        config.load(tmp_path / "params.yaml")
+
+
+def test_misspelt_key_names_the_unknown_key_and_the_missing_one(params_dict: dict[str, Any]) -> None:
+    params_dict["rollout"]["stepz"] = params_dict["rollout"].pop("steps")
+    with pytest.raises(UserError) as info:
+        config.validate(params_dict)
+    assert info.value.cause.startswith("params.yaml: rollout.stepz is not a known key (allowed here: ")
+    assert info.value.cause.endswith("; rollout.steps is missing (did you mean it?)")
 
 
 def test_missing_params_file(tmp_path: Path) -> None:

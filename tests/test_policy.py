@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from worldr1 import config
 from worldr1.errors import UserError
@@ -105,7 +109,8 @@ def test_adapter_round_trips_and_loads_into_wan_pipeline(tmp_path: Path, params:
             if "lora_B" in name:
                 p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
     trained.save_adapter(tmp_path, params.policy)
-    assert (tmp_path / "pytorch_lora_weights.safetensors").is_file()
+    keys = list(header(tmp_path / "pytorch_lora_weights.safetensors")["__metadata__"])
+    assert keys == sorted(keys) and len(keys) >= 2
 
     x, t = noise(trained.latent_shape(5, 32, 32), [6]), torch.tensor([500.0])
     text = trained.encode(["Camera move left. A street."])
@@ -121,6 +126,36 @@ def test_adapter_round_trips_and_loads_into_wan_pipeline(tmp_path: Path, params:
     plain.pipe.load_lora_weights(str(tmp_path), adapter_name="ours")
     torch.testing.assert_close(plain.velocity(x, t, text), want, rtol=1e-5, atol=1e-5)
     assert (want - base_out).abs().max() > 1e-3
+
+
+def header(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    return json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+
+
+# numpy, not torch: the same writer (safetensors' Rust core) without seconds of imports per process
+SAVE = """
+import sys, numpy as np
+from safetensors.numpy import save_file
+from worldr1.store import sort_safetensors_metadata
+meta = {k: k * 3 for k in ["format", "lora_adapter_metadata", "a", "b", "c", "d", "e", "f"]}
+save_file({"w": np.arange(6.0, dtype=np.float32).reshape(2, 3), "b": np.ones(5, dtype=np.float16)}, sys.argv[1], metadata=meta)
+sort_safetensors_metadata(__import__("pathlib").Path(sys.argv[1]))
+"""
+
+
+def test_adapter_files_are_the_same_bytes_in_every_process(tmp_path: Path) -> None:
+    # safetensors writes its metadata map in a per-process order: the same adapter hashed differently
+    # from run to run, and DVC reran every later round.
+    paths = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", SAVE, str(path)], check=True)
+    assert len({p.read_bytes() for p in paths}) == 1
+    assert list(header(paths[0])["__metadata__"]) == sorted(header(paths[0])["__metadata__"])
+    with safe_open(str(paths[0]), framework="pt") as f:
+        assert f.metadata()["a"] == "aaa"
+        torch.testing.assert_close(f.get_tensor("w"), torch.arange(6.0).reshape(2, 3))
+        torch.testing.assert_close(f.get_tensor("b"), torch.ones(5, dtype=torch.float16))
 
 
 def test_adapter_of_another_rank_is_a_user_error(tmp_path: Path, params_dict: dict[str, Any]) -> None:

@@ -97,4 +97,5 @@ def test_bad_input_is_one_line_exit_2_and_no_output(project: Path, setup, messag
     repro = run(["dvc", "repro", "prompts"], project, check=False)
     assert repro.returncode != 0
     assert message in repro.stderr + repro.stdout
+    assert "Meanwhile `dvc checkout prompts` brings back its last outputs" in repro.stderr
     assert not (project / OUT).exists()

@@ -223,7 +223,7 @@ def test_sample_command_writes_a_video(two_rounds: Finished, tmp_path: Path) -> 
     assert "wrote" in proc.stderr
     assert read_mp4(target).shape == (9, 32, 32, 3)
     bad = run([str(BIN / "worldr1"), "sample", "x", "--adapter", "nope"], project, check=False)
-    assert bad.returncode == 2 and "adapter directory nope not found" in bad.stderr
+    assert bad.returncode == 2 and "--adapter nope not found" in bad.stderr
 
 
 def test_dvc_params_match_the_stage_scripts() -> None:

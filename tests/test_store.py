@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -101,7 +103,7 @@ def test_table_missing_a_column_is_refused(tmp_path: Path) -> None:
 def test_reading_another_schema_is_a_user_error(tmp_path: Path) -> None:
     url = tmp_path / "old.parquet"
     pq.write_table(pa.table({"prompt_id": ["p"]}), url)
-    with pytest.raises(UserError, match=r"holds table \? v\?, this code reads prompts v1"):
+    with pytest.raises(UserError, match=r"Parquet file that worldr1 did not write"):
         store.read_table(str(url), store.PROMPTS)
     with pytest.raises(UserError, match="not found"):
         store.read_table(str(tmp_path / "missing.parquet"), store.PROMPTS)
@@ -128,7 +130,9 @@ def test_code_version_names_the_package() -> None:
 
 def test_atomic_dir_replaces_whole_and_sweeps_leftovers(tmp_path: Path) -> None:
     target = tmp_path / "rollout"
-    (tmp_path / ".rollout.abc.tmp").mkdir()  # left by a killed run
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = str(store.temp_sibling(target)).replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-")
+    Path(left).mkdir()  # left by a killed run
     with store.atomic_dir(target) as tmp:
         (tmp / "a.txt").write_text("1")
     assert (target / "a.txt").read_text() == "1"

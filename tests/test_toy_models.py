@@ -22,6 +22,7 @@ from worldr1.toyworld.classifier import (ToyClassifier, heldout_report, heldout_
                                          pretrain_classifier)
 from worldr1.toyworld.data import ClipSpec, ToyData, clip_seed, load_clips, render_clips, save_clips
 from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
+from worldr1.toyworld.render import SUPERSAMPLE
 from worldr1.toyworld.suite import suite_seed
 
 FRAMES, SIZE = 5, 32
@@ -45,7 +46,7 @@ CLASSIFIER_STEPS = 200
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[ToyData, Path]:
     d = tmp_path_factory.mktemp("clips")
-    made = render_clips(list(range(TRAIN_CLIPS)), ClipSpec(FRAMES, SIZE, SIZE, 0.5, 25.0), workers=2)
+    made = render_clips(list(range(TRAIN_CLIPS)), ClipSpec(FRAMES, SIZE, SIZE, 0.5, SUPERSAMPLE), workers=2)
     save_clips(made, d)
     return load_clips(d), d
 
@@ -137,7 +138,7 @@ def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path]
     recon.save(tmp_path)
     loaded = load_toy_reconstructor(tmp_path, torch.device("cpu"))
 
-    held_out = render_clips(list(range(10_000, 10_000 + HELD_OUT)), ClipSpec(FRAMES, SIZE, SIZE, 0.0, 25.0), workers=2)
+    held_out = render_clips(list(range(10_000, 10_000 + HELD_OUT)), ClipSpec(FRAMES, SIZE, SIZE, 0.0, SUPERSAMPLE), workers=2)
     rot, trans, rot_still, trans_still = [], [], [], []
     for clip in held_out:
         out = loaded.reconstruct(clip.video.frames)

@@ -1,6 +1,6 @@
 """The toy profile under `dvc repro`, at test sizes: toy-data, toy-pretrain and toy-classifier run
 once and are cached, the pretrained policy loads through the policy interface and samples, a round and evaluate
-run on the toy models, and `dvc exp run -S` on a reward weight reruns only what reads it."""
+run on the toy models, and a reward weight reruns only what reads it."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ SMALL_TOY = {
     "toy.classifier.net": {"width": 4}, "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.classifier.heldout": 4,
     "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
-    "grpo.minibatch_samples": 2, "validity.clips": 2,
+    "grpo.minibatch_samples": 2, "validity.clips": 2, "probe": {"prompts": 1, "seeds": 1},
 }
 
 
@@ -58,7 +58,8 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     p = toy_project
     first = run(["dvc", "repro"], p)
     assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
-                                 "rollout@r000", "reconstruct@r000", "score@r000", "update@r000", "report", "evaluate"}
+                                 "rollout@r000", "reconstruct@r000", "score@r000", "update@r000", "probe@r000", "report",
+                                 "evaluate"}
     assert ran(run(["dvc", "repro"], p).stdout) == set()
 
     clips = pq.read_table(p / "data/toy/clips/clips.parquet").to_pylist()
@@ -100,8 +101,8 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     frames = policy.decode(traj.final)
     assert frames.shape == (1, ro.frames, ro.height, ro.width, 3) and frames.dtype == torch.uint8
 
-    # A reward weight reruns scoring and what follows it, never the toy models or the rollout.
-    run(["git", "add", "-A"], p)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "toy"], p)
-    exp = run(["dvc", "exp", "run", "-S", "reward.weights.s_traj=0.5"], p)
-    assert ran(exp.stdout) == {"reward-validity", "score@r000", "update@r000", "report", "evaluate"}
+    # A reward weight reruns the stages that read it (and DVC what follows them), never the toy
+    # models or the rollout. A dry run: DVC decides from the declared params and deps alone, and
+    # running them would only repeat the stages above.
+    edit(p, {"reward.weights.s_traj": 0.5})
+    assert ran(run(["dvc", "repro", "--dry"], p).stdout) == {"reward-validity", "score@r000", "probe@r000", "evaluate"}

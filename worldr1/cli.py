@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
 import platform
 import sys
 from collections import Counter
@@ -18,8 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from worldr1 import config, store
+
+try:  # typer >= 0.2x runs its own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 from worldr1.distributed import World
 from worldr1.errors import UserError
+from worldr1.locks import stage_lock
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 prompts_app = typer.Typer(no_args_is_help=True, help="Look at the prompts table.")
@@ -41,18 +48,59 @@ def fail(error: UserError) -> NoReturn:
 
 
 def stage(main: Callable[[], None]) -> None:
-    """Run a stage's main: user errors become one line and exit 2, bugs keep their traceback."""
+    """Run a stage's main: user errors become one line and exit 2, bugs keep their traceback.
+
+    One process per stage takes the stage's lock (the only one, or rank 0 of several) and, holding
+    it, removes the temps that dead runs left anywhere in the project's data and reports.
+    """
+    name = os.environ.get("DVC_STAGE") or stage_name(sys.argv)
+    under_dvc = "DVC_STAGE" in os.environ
     try:
-        main()
+        with stage_lock(name) if rank_zero() else contextlib.nullcontext():
+            if rank_zero():
+                for directory in (Path("data"), Path("reports")):
+                    store.sweep_dead_temps(directory, recursive=True)
+            main()
     except UserError as error:
+        if under_dvc:  # DVC removed the stage's outputs before it ran the command
+            error = UserError(error.cause, f"{error.fix}. Meanwhile `dvc checkout {name}` brings back its last outputs")
         fail(error)
+
+
+def stage_name(argv: list[str]) -> str:
+    """`stages/toy_pretrain.py` -> toy-pretrain, `stages/score.py r001` -> score@r001, as dvc.yaml names them."""
+    name = Path(argv[0]).stem.replace("_", "-")
+    return f"{name}@{argv[1]}" if len(argv) > 1 else name
+
+
+def rank_zero() -> bool:
+    """Not one of a launcher's other ranks (torchrun's RANK, Slurm's SLURM_PROCID)."""
+    return os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) == "0"
 
 
 def main() -> None:
     try:
-        app()
+        app(standalone_mode=False)
     except UserError as error:
         fail(error)
+    except click_errors.NoArgsIsHelpError as error:
+        error.show()  # a bare group: its help, as click shows it
+        raise SystemExit(error.exit_code) from None
+    except click_errors.UsageError as error:
+        fail(usage_error(error))
+    except typer.Abort:  # Ctrl-C at a prompt
+        raise SystemExit(1) from None
+
+
+def usage_error(error: click_errors.UsageError) -> UserError:
+    """click's usage errors as our one line: what was wrong, and where the command's help is."""
+    command = error.ctx.command_path if error.ctx is not None else "worldr1"
+    message = error.format_message().rstrip(".")
+    if ". Did you mean " in message:  # "no such command 'ad'. Did you mean 'add'?"
+        message = message.replace(". Did you mean ", " (did you mean ") + ")"
+    if message.startswith("No such option: -") and message.removeprefix("No such option: -").replace(".", "").isdigit():
+        return UserError(f"{command}: {message} (a leading '-' makes it an option)", f"counts are positive, e.g. {command} 1")
+    return UserError(f"{command}: {message[0].lower()}{message[1:]}", f"see {command} --help")
 
 
 def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.RoundItem]:
@@ -240,17 +288,18 @@ def sample_video(
     params: ParamsOpt = Path(config.PARAMS_FILE),
 ) -> None:
     """Render one prompt with the policy of params (and an adapter) to an mp4, by the ODE sampler."""
-    import torch
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out} is not an .mp4 path", "name the output file something.mp4")
+    if adapter is not None and not adapter.is_dir():
+        what = "is a file, not an adapter folder" if adapter.exists() else "not found"
+        raise UserError(f"--adapter {adapter} {what}", "pass a round's policy folder, e.g. data/rounds/r000/policy")
+    p = config.load(params)
+    import torch  # after the checks: a wrong argument is refused before seconds of imports
 
     from worldr1.grpo.sampler import Schedule, sample
     from worldr1.policy import load_policy
     from worldr1.video import write_mp4
 
-    if out.suffix.lower() != ".mp4":
-        raise UserError(f"--out {out} is not an .mp4 path", "name the output file something.mp4")
-    if adapter is not None and not adapter.is_dir():
-        raise UserError(f"adapter directory {adapter} not found", "pass a round's policy folder, e.g. data/rounds/r000/policy")
-    p = config.load(params)
     ro = p.rollout
     policy = load_policy(p.policy)
     if adapter is not None:

@@ -411,14 +411,31 @@ def read_yaml(path: Path) -> Any:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        # The parser notices an unclosed bracket or quote only on a later line: name where it opened.
+        opened, context = getattr(exc, "context_mark", None), getattr(exc, "context", None)
+        if opened is not None and context and where is not None and opened.line != where.line:
+            problem += f" ({context.removeprefix('while ')} that starts at line {opened.line + 1})"
         raise UserError(f"{path} is not valid YAML{at}: {problem}", "fix the syntax there") from None
 
 
 def validate(data: Any, source: str = PARAMS_FILE) -> Params:
+    if data is None:
+        raise UserError(f"{source} is empty", "restore it (git checkout params.yaml) or write one: worldr1 profile use toy")
+    if not isinstance(data, dict):
+        raise UserError(f"{source} holds a YAML {type(data).__name__}, not a mapping of params groups",
+                        "restore it (git checkout params.yaml) or write one: worldr1 profile use toy")
     try:
         return Params.model_validate(data)
     except ValidationError as exc:
-        raise UserError(describe(exc.errors()[0], source), fix_for(exc.errors()[0])) from None
+        errors = exc.errors()
+        # A misspelt key is an unknown key *and* a missing one: the unknown one is the cause.
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        cause = describe(error, source)
+        if error["type"] == "extra_forbidden":
+            missing = [e for e in errors if e["type"] == "missing" and e["loc"][:-1] == error["loc"][:-1]]
+            if missing:
+                cause += f"; {key_path(missing[0]['loc'])} is missing (did you mean it?)"
+        raise UserError(cause, fix_for(error)) from None
 
 
 def load(path: str | Path = PARAMS_FILE) -> Params:

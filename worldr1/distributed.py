@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,14 +288,13 @@ def atomic_dir(world: World, target: str | Path) -> Iterator[Path]:
 def scratch(world: World, beside: str | Path) -> Iterator[Path]:
     """A temporary directory every rank shares, next to the output `beside`, removed by rank 0 at the end."""
     target = Path(beside)
-    prefix = f".{target.name}.parts."
     if not world.main:
         yield Path(broadcast(world, "", "sharing the parts directory"))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"{prefix}*.tmp"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+    store.sweep_dead_temps(target.parent)
+    tmp = store.temp_sibling(target.with_name(f"{target.name}.parts"))
+    tmp.mkdir()
     try:
         yield Path(broadcast(world, str(tmp), "sharing the parts directory"))
     finally:

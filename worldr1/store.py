@@ -2,16 +2,21 @@
 
 A stage leaves either its complete outputs or none: every file is written beside its target
 and renamed into place, so a crash or an exception mid-write leaves the old file (or nothing).
+What a killed process leaves is named for its host and pid (`temp_sibling`): DVC never hashes it
+(.dvcignore), and the next writer in that directory, or the next stage, removes it once that
+process is dead; a live writer's temp is never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import socket
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,10 +161,11 @@ def atomic_open(url: str, mode: str = "wb") -> Iterator[IO[Any]]:
 @contextlib.contextmanager
 def _atomic_local(path: Path, mode: str) -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_dead_temps(path.parent)
+    tmp = temp_sibling(path)
     try:
         kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **kwargs) as f:
+        with open(tmp, "x" + mode[1:], **kwargs) as f:  # "x": never onto an existing file
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -181,15 +187,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # What a killed run left behind (SIGKILL skips the cleanup below): several GB with Wan's steps.
-    for stale in [*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")]:
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    sweep_dead_temps(target.parent)  # several GB with Wan's steps, after a kill
+    tmp = temp_sibling(target)
+    tmp.mkdir()
     try:
         yield tmp
         tmp.chmod(0o755)
         if target.exists():
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            old = temp_sibling(target, "old")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -198,6 +203,72 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Temps: `.<target>.<tmp|old>-<host>-<pid>-<token><ext>` beside the target (the same filesystem,
+# so the final rename is atomic). .dvcignore and .gitignore list `.*.tmp-*` and `.*.old-*`.
+
+TEMP_NAME = re.compile(r"^\..+\.(?:tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}(?:\.\w+)?$")
+
+
+@lru_cache(maxsize=1)
+def host_tag() -> str:
+    """This machine, in a temp's name: on a shared filesystem a pid means nothing on another host."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temp_sibling(target: Path, kind: str = "tmp", ext: str = "") -> Path:
+    """A fresh name beside `target` for a temp file or directory of this process."""
+    return target.with_name(f".{target.name}.{kind}-{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{ext}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def dead_temp(path: Path) -> bool:
+    """A temp that a process of this host left and that process is gone."""
+    match = TEMP_NAME.match(path.name)
+    return bool(match) and match["host"] == host_tag() and not pid_alive(int(match["pid"]))
+
+
+def sweep_dead_temps(directory: Path, recursive: bool = False) -> list[Path]:
+    """Remove the temps in `directory` (and below it, if `recursive`) whose process is dead."""
+    removed = []
+    for root, dirs, files in os.walk(directory):
+        for name in [*dirs, *files]:
+            path = Path(root, name)
+            if dead_temp(path):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+        dirs[:] = [d for d in dirs if recursive and not TEMP_NAME.match(d)]
+    return removed
+
+
+def sort_safetensors_metadata(path: Path) -> None:
+    """Rewrite a safetensors file with its `__metadata__` keys in sorted order. safetensors keeps the
+    metadata in a hash map whose order changes from one process to the next, so the same tensors
+    gave a different file (and DVC hash) per run. The tensor bytes stay as they are: their offsets
+    count from the end of the header."""
+    with path.open("rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        data = f.read()
+    header = {k: dict(sorted(v.items())) if k == "__metadata__" else v for k, v in header.items()}
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    raw += b" " * (-len(raw) % 8)  # as safetensors pads it: the tensor data stays 8-byte aligned
+    with _atomic_local(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw + data)
 
 
 def write_text(url: str, text: str) -> None:
@@ -385,21 +456,40 @@ def write_table(url: str, table: pa.Table, spec: TableSchema, provenance: Proven
 
 def read_table(url: str, spec: TableSchema) -> pa.Table:
     """Read a table written by `write_table`, refusing files of another schema or version."""
+    stage = stage_of(spec, url)
     if not exists(url):
-        raise UserError(f"{url} not found", f"produce it first: dvc repro {spec.stage}")
+        raise UserError(f"{url} not found", f"produce it first: dvc repro {stage}")
+    fs, path = filesystem(url)
+    if fs.isdir(path):
+        inside = f"{url.rstrip('/')}/{spec.name}.parquet"
+        raise UserError(f"{url} is a directory, not a {spec.name} table",
+                        f"give {inside}" if exists(inside) else f"give the {spec.name} table's Parquet file")
     try:
         with fsspec.open(url, "rb") as f:
             table = pq.read_table(f)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {spec.stage}") from None
+        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {stage}") from None
     meta = read_metadata_of(table)
-    if meta.get("schema") != spec.name or meta.get("schema_version") != str(spec.version):
-        got = f"{meta.get('schema', '?')} v{meta.get('schema_version', '?')}"
+    if "schema" not in meta:
+        raise UserError(f"{url} is a Parquet file that worldr1 did not write (it has no worldr1.schema stamp)",
+                        f"give a {spec.name} table written by: dvc repro {stage}")
+    if meta["schema"] != spec.name:
+        raise UserError(f"{url} holds worldr1's {meta['schema']} table, not its {spec.name} table",
+                        f"give the {spec.name} table that {stage} writes")
+    if meta.get("schema_version") != str(spec.version):
         raise UserError(
-            f"{url} holds table {got}, this code reads {spec.name} v{spec.version}",
-            f"rerun its stage with this code: dvc repro -f {spec.stage}",
+            f"{url} holds {spec.name} v{meta.get('schema_version', '?')}, this code reads {spec.name} v{spec.version}",
+            f"rerun its stage with this code: dvc repro -f {stage}",
         )
     return table
+
+
+def stage_of(spec: TableSchema, url: str) -> str:
+    """The DVC stage that writes `url`: a per-round stage named for the round in its path."""
+    parts = url.rstrip("/").split("/")
+    if "<round>" in spec.stage and "rounds" in parts[:-1]:
+        return spec.stage.replace("<round>", parts[parts.index("rounds") + 1])
+    return spec.stage
 
 
 def read_metadata_of(table: pa.Table) -> dict[str, str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+
+from worldr1.store import sweep_dead_temps, temp_sibling
 
 # One encoder thread: x264's output is then the same bytes on every run and machine size,
 # which DVC's cache and our byte-identical rerun test rely on.
@@ -19,15 +20,20 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int) -> None:
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    if frames.shape[1] % 2 or frames.shape[2] % 2:
+        raise ValueError(f"H.264 in 4:2:0 needs an even frame height and width, got {frames.shape[1]}x{frames.shape[2]}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
+    sweep_dead_temps(path.parent)
+    tmp = temp_sibling(path, ext=".mp4")  # ffmpeg picks the container by the extension
     try:
         with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
                                 macro_block_size=1, ffmpeg_log_level="error", ffmpeg_params=FFMPEG_PARAMS) as writer:
             for frame in frames:
                 writer.append_data(frame)
+        # ffmpeg can fail after the writer opened and still exit quietly, leaving an empty file.
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"ffmpeg wrote nothing for {path} ({len(frames)} frames of {frames.shape[2]}x{frames.shape[1]})")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

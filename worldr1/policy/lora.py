@@ -16,6 +16,7 @@ from worldr1.config import Lora
 from worldr1.config import Policy as PolicyParams
 from worldr1.distributed import World, shard_frozen
 from worldr1.errors import UserError
+from worldr1.store import sort_safetensors_metadata
 from worldr1.ids import derive_seed
 from worldr1.policy.base import seeded
 
@@ -47,6 +48,7 @@ def save(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
 
     WanPipeline.save_lora_weights(directory, transformer_lora_layers=state,
                                   transformer_lora_adapter_metadata=json.loads(json.dumps(metadata, default=str)))
+    sort_safetensors_metadata(directory / WEIGHTS)
 
 
 def load(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
