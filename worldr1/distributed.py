@@ -292,8 +292,9 @@ def scratch(world: World, beside: str | Path) -> Iterator[Path]:
         yield Path(broadcast(world, "", "sharing the parts directory"))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    store.sweep_dead_temps(target.parent)
-    tmp = store.temp_sibling(target.with_name(f"{target.name}.parts"))
+    parts = target.with_name(f"{target.name}.parts")
+    store.sweep_dead_temps_of(parts)
+    tmp = store.temp_sibling(parts)
     tmp.mkdir()
     try:
         yield Path(broadcast(world, str(tmp), "sharing the parts directory"))

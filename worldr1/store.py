@@ -10,6 +10,7 @@ process is dead; a live writer's temp is never touched.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -161,7 +162,7 @@ def atomic_open(url: str, mode: str = "wb") -> Iterator[IO[Any]]:
 @contextlib.contextmanager
 def _atomic_local(path: Path, mode: str) -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_dead_temps(path.parent)
+    sweep_dead_temps_of(path)
     tmp = temp_sibling(path)
     try:
         kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
@@ -187,7 +188,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_dead_temps(target.parent)  # several GB with Wan's steps, after a kill
+    sweep_dead_temps_of(target)  # several GB with Wan's steps, after a kill
     tmp = temp_sibling(target)
     tmp.mkdir()
     try:
@@ -243,16 +244,23 @@ def sweep_dead_temps(directory: Path, recursive: bool = False) -> list[Path]:
     """Remove the temps in `directory` (and below it, if `recursive`) whose process is dead."""
     removed = []
     for root, dirs, files in os.walk(directory):
-        for name in [*dirs, *files]:
-            path = Path(root, name)
-            if dead_temp(path):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-                removed.append(path)
+        removed += [_remove(Path(root, name)) for name in [*dirs, *files] if dead_temp(Path(root, name))]
         dirs[:] = [d for d in dirs if recursive and not TEMP_NAME.match(d)]
     return removed
+
+
+def sweep_dead_temps_of(target: Path) -> list[Path]:
+    """Remove the temps of `target` alone whose process is dead: what a writer checks before it
+    writes, without listing a directory of thousands of videos on every file."""
+    return [_remove(p) for p in target.parent.glob(f".{glob.escape(target.name)}.*-*") if dead_temp(p)]
+
+
+def _remove(path: Path) -> Path:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    return path
 
 
 def sort_safetensors_metadata(path: Path) -> None:

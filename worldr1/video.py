@@ -8,7 +8,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from worldr1.store import sweep_dead_temps, temp_sibling
+from worldr1.store import sweep_dead_temps_of, temp_sibling
 
 # One encoder thread: x264's output is then the same bytes on every run and machine size,
 # which DVC's cache and our byte-identical rerun test rely on.
@@ -24,7 +24,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int) -> None:
         raise ValueError(f"H.264 in 4:2:0 needs an even frame height and width, got {frames.shape[1]}x{frames.shape[2]}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_dead_temps(path.parent)
+    sweep_dead_temps_of(path)
     tmp = temp_sibling(path, ext=".mp4")  # ffmpeg picks the container by the extension
     try:
         with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
