@@ -19,14 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from worldr1 import config, store
+from worldr1.distributed import World
+from worldr1.errors import UserError
+from worldr1.locks import stage_lock
 
 try:  # typer >= 0.2x runs its own copy of click, whose exceptions are not click's
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover - older typer on the real click
     from click import exceptions as click_errors  # type: ignore[no-redef]
-from worldr1.distributed import World
-from worldr1.errors import UserError
-from worldr1.locks import stage_lock
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 prompts_app = typer.Typer(no_args_is_help=True, help="Look at the prompts table.")
@@ -54,10 +54,10 @@ def stage(main: Callable[[], None]) -> None:
     it, removes the temps that dead runs left anywhere in the project's data and reports.
     """
     name = os.environ.get("DVC_STAGE") or stage_name(sys.argv)
-    under_dvc = "DVC_STAGE" in os.environ
+    under_dvc, lead = "DVC_STAGE" in os.environ, rank_zero()
     try:
-        with stage_lock(name) if rank_zero() else contextlib.nullcontext():
-            if rank_zero():
+        with stage_lock(name) if lead else contextlib.nullcontext():
+            if lead:
                 for directory in (Path("data"), Path("reports")):
                     store.sweep_dead_temps(directory, recursive=True)
             main()
