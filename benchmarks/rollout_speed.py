@@ -28,7 +28,7 @@ CONFIGS = {
 
 def build(name: str):  # noqa: ANN201
     overrides, frames, height, width = CONFIGS[name]
-    policy = load_wan(Policy(model="tiny", dtype="float32", lora=Lora(rank=8, alpha=16.0, targets=["to_q"])),
+    policy = load_wan(Policy(model="tiny", dtype="float32", attention="auto", lora=Lora(rank=8, alpha=16.0, targets=["to_q"])),
                       torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if overrides:
         config = dict(policy.transformer.config)

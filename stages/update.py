@@ -46,7 +46,8 @@ def main() -> None:
                                     tick)
     if not world.main:
         return
-    report = {"round": round_name, "phase": item.phase, **metrics.as_dict(), "samples": len(data.samples),
+    report = {"round": round_name, "phase": item.phase, **metrics.as_dict(), "attention": policy.attention,
+              "samples": len(data.samples),
               "skipped_samples": data.skipped_samples, "skipped_groups": data.skipped_groups,
               "reward_mean": data.reward_mean, "reward_std": data.reward_std,
               "total_optimizer_steps": int(before.get("optimizer_steps", 0)) + metrics.optimizer_steps}

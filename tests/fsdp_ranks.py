@@ -27,7 +27,7 @@ from worldr1.grpo.trainer import StoredSample, Trainer
 from worldr1.policy.tiny import MAX_SEQUENCE_LENGTH, tiny_pipeline
 from worldr1.policy.wan import WanPolicy
 
-POLICY = Policy(model="tiny", dtype="float32", lora=Lora(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
+POLICY = Policy(model="tiny", dtype="float32", attention="auto", lora=Lora(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
 GRPO = Grpo(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=0.2, beta=0.01, adv_clip=5.0, inner_epochs=3,
             minibatch_samples=2, grad_clip=1.0, ema=Ema(enabled=True, decay=0.9))
 SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)

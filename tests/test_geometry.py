@@ -8,7 +8,7 @@ import pytest
 from worldr1.geometry.cameras import Cameras, intrinsics_from_fov, invert, look_at, resize_intrinsics, to_4x4
 from worldr1.geometry.paths import (dolly_zoom_path, interpolate_pose, interpolation_path, meta_view,
                                     quat_to_rotation, rotation_to_quat, wander_path)
-from worldr1.geometry.sim3 import Sim3, umeyama, umeyama_ransac
+from worldr1.geometry.sim3 import Sim3, align_passes, umeyama, umeyama_ransac
 from worldr1.geometry.synthetic import orbit_cameras
 
 
@@ -16,6 +16,30 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))
     q = q * np.sign(np.diag(r))
     return q if np.linalg.det(q) > 0 else -q
+
+
+@pytest.mark.parametrize("motion", ["orbit", "pan"])
+def test_align_passes_recovers_the_sim3_between_two_worlds(motion: str) -> None:
+    # The same 4 frames seen by two passes whose worlds differ by a similarity; a pan's centres all
+    # coincide, which camera centres alone (umeyama) cannot align.
+    rng = np.random.default_rng(1)
+    if motion == "orbit":
+        dst = orbit_cameras(np.linspace(-10, 10, 4), 16, 16).w2c
+    else:
+        dst = np.stack([invert(np.block([[look_at(np.zeros(3), np.array([np.sin(a), 0.0, np.cos(a)]))[:3, :3].T,
+                                          np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
+                        for a in np.radians([0.0, 5.0, 10.0, 15.0])])
+    truth = Sim3(0.4, random_rotation(rng), rng.normal(size=3))
+    src = truth.inverse().apply_to_w2c(dst)   # the same cameras in the other pass's world
+    dst_depth = rng.uniform(2.0, 6.0, size=(4, 8, 8))
+    fit = align_passes(src, dst_depth / truth.scale, dst, dst_depth)
+    assert fit.scale == pytest.approx(truth.scale, rel=1e-9)
+    np.testing.assert_allclose(fit.rotation, truth.rotation, atol=1e-9)
+    np.testing.assert_allclose(fit.translation, truth.translation, atol=1e-9)
+    np.testing.assert_allclose(fit.apply_to_w2c(src), dst, atol=1e-9)
+    np.testing.assert_allclose(fit.inverse().apply_to_w2c(dst), src, atol=1e-9)
+    with pytest.raises(ValueError, match="no pixel has a valid depth"):
+        align_passes(src, np.zeros_like(dst_depth), dst, dst_depth)
 
 
 def test_umeyama_recovers_a_random_sim3_exactly() -> None:
@@ -127,7 +151,11 @@ def test_novel_view_paths() -> None:
     assert np.linalg.norm(dolly.centres[-1] - dolly.centres[0]) == pytest.approx(2.0)
 
 
-def test_meta_view_is_the_camera_farthest_from_the_origin() -> None:
-    w2c = np.stack([invert(np.block([[np.eye(3), np.array([[x], [0], [0]])], [np.zeros((1, 3)), np.ones((1, 1))]]))
-                    for x in (0.0, 3.0, -5.0, 1.0)])
-    assert meta_view(Cameras(w2c, np.repeat(np.eye(3)[None], 4, 0), 8, 8)) == 2
+def test_meta_view_is_the_camera_farthest_from_the_first() -> None:
+    def at(x: float) -> np.ndarray:
+        return invert(np.block([[np.eye(3), np.array([[x], [0], [0]])], [np.zeros((1, 3)), np.ones((1, 1))]]))
+
+    K = np.repeat(np.eye(3)[None], 4, 0)
+    assert meta_view(Cameras(np.stack([at(x) for x in (0.0, 3.0, -5.0, 1.0)]), K, 8, 8)) == 2
+    # Where the world's origin lies does not matter (a reconstructor may put it at any view).
+    assert meta_view(Cameras(np.stack([at(x) for x in (4.0, 7.0, -0.5, 5.0)]), K, 8, 8)) == 2

@@ -199,3 +199,27 @@ def test_bad_lora_targets_are_a_user_error(params_dict: dict[str, Any]) -> None:
     cfg = config.validate(params_dict).policy
     with pytest.raises(UserError, match="do not fit this model"):
         load_wan(cfg).attach_adapter(cfg, seed=0)
+
+
+def test_attention_is_pinned_to_one_kernel(params: config.Params, params_dict: dict[str, Any]) -> None:
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    from worldr1.policy.attention import EFFICIENT, FLASH, resolve_attention
+    from worldr1.policy.load import load_policy
+
+    assert resolve_attention("auto", torch.device("cpu"), torch.float32) == FLASH
+    assert resolve_attention("auto", torch.device("cuda"), torch.bfloat16) == FLASH
+    assert resolve_attention("auto", torch.device("cuda"), torch.float32) == EFFICIENT
+    assert resolve_attention("_native_math", torch.device("cpu"), torch.float32) == "_native_math"
+    with pytest.raises(UserError, match="unknown policy.attention 'flash3'.*use auto, or one of"):
+        resolve_attention("flash3", torch.device("cpu"), torch.float32)
+    policy = load_policy(params.policy, torch.device("cpu"))
+    assert policy.attention == FLASH
+    processors = [m.processor for m in policy.transformer.modules() if hasattr(m, "processor")]
+    assert processors and all(p._attention_backend == AttentionBackendName(FLASH) for p in processors)
+    # On the CPU the pinned kernel is the one torch picks unasked: pinning moves no number.
+    shape = policy.latent_shape(5, 32, 32)
+    x, t, text = noise(shape, [1]), torch.tensor([700.0]), policy.encode(["Camera push in. A red cube."])
+    pinned = policy.velocity(x, t, text)
+    policy.transformer.reset_attention_backend()
+    assert torch.equal(pinned, policy.velocity(x, t, text))

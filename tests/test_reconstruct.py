@@ -15,8 +15,9 @@ from PIL import Image
 
 from worldr1 import config
 from worldr1.geometry.cameras import Cameras, resize_intrinsics
-from worldr1.geometry.gaussians import depth_edges
+from worldr1.geometry.gaussians import depth_edges, pixel_gaussians
 from worldr1.geometry.raster import render
+from worldr1.geometry.sim3 import Sim3
 from worldr1.geometry.synthetic import card_scene, orbit_cameras
 from worldr1.reconstruct import (DA3Reconstructor, Reconstruction, ReconstructionFailed, check_cameras, check_frames,
                                  scene_gaussians)
@@ -150,6 +151,73 @@ def test_sample_runner_writes_geometry_and_renders(tmp_path: Path, params_dict: 
     with safe_open(str(out / row["geometry"]), "pt") as f:
         assert f.get_tensor("extrinsics").dtype == torch.float64 and f.get_tensor("depth").dtype == torch.float16
         np.testing.assert_allclose(f.get_tensor("intrinsics").numpy(), cams.K)
+
+
+class GaussianHead:
+    """A model with a Gaussian head (as DA3-GIANT), stubbed from the true geometry: it records the
+    frames it is given. Its Gaussians come from the frames of the call; the pass on all 7 frames
+    paints them green, so a scene taken from that pass shows in the renders. Its pass on fewer
+    frames answers in a world of its own (another scale, rotation and origin), as a model does."""
+
+    name = "gaussian-head stub"
+    other_world = Sim3(2.5, orbit_cameras(np.array([30.0]), 8, 8).w2c[0, :3, :3], np.array([0.3, -1.0, 2.0]))
+
+    def __init__(self, frames: np.ndarray, cams: Cameras, depth: torch.Tensor) -> None:
+        self.frames, self.cams, self.depth = frames, cams, depth
+        self.calls: list[np.ndarray] = []
+
+    def reconstruct(self, frames: np.ndarray) -> Reconstruction:
+        self.calls.append(frames.copy())
+        idx = [i for i in range(len(self.frames)) if any(np.array_equal(self.frames[i], f) for f in frames)]
+        w2c, depth = self.cams.w2c[idx], self.depth[idx]
+        if len(idx) < len(self.frames):
+            w2c, depth = self.other_world.apply_to_w2c(w2c), depth * self.other_world.scale
+        colours = torch.from_numpy(frames).float() / 255.0
+        if len(idx) == len(self.frames):
+            colours = torch.zeros_like(colours) + torch.tensor([0.0, 1.0, 0.0])
+        g = pixel_gaussians(colours, depth.float(), ~depth_edges(depth, 0.02),
+                            torch.from_numpy(self.cams.K[idx]).float(), torch.from_numpy(w2c).float(), size=0.3)
+        return Reconstruction(depth=depth, conf=torch.ones_like(depth), images=frames, extrinsics=w2c,
+                              intrinsics=self.cams.K[idx], frame_hw=(self.cams.height, self.cams.width), gaussians=g)
+
+
+def test_held_out_scene_of_a_gaussian_head_sees_only_the_even_frames(tmp_path: Path, params_dict: dict[str, Any]) -> None:
+    frames, cams, depth = film()
+    write_mp4(tmp_path / "videos" / "s.mp4", frames, 8)
+    sample = {"sample_id": "s", "round": "r000", "status": "ok", "video": "videos/s.mp4", "error": None}
+    video = read_mp4(tmp_path / "videos" / "s.mp4")
+    model = GaussianHead(video, cams, depth)
+    out = tmp_path / "recon"
+    out.mkdir()
+    row = reconstruct_sample(model, sample, tmp_path, out, params_reconstruct(params_dict), 8, torch.device("cpu"))
+    assert row["status"] == "ok", row["error"]
+    # One pass on every frame (the cameras), one on the even frames alone (the scene).
+    assert [len(c) for c in model.calls] == [7, 4]
+    np.testing.assert_array_equal(model.calls[1], video[::2])
+    assert row["gaussian_frames"] == [0, 2, 4, 6]
+    # The scene is the even pass's, placed in the first pass's world: it renders the odd (held-out)
+    # cameras about as well as the ones it saw, and none of the first pass's green shows.
+    inputs = read_mp4(out / row["renders"] / "input.mp4").astype(float)
+    held_out = np.abs(inputs[1::2] - frames[1::2]).mean()
+    seen = np.abs(inputs[::2] - frames[::2]).mean()
+    assert held_out < 1.3 * seen and seen < 10, (held_out, seen)
+    # Without holdout the model's own Gaussians from all frames are the scene: one pass, all green.
+    model.calls.clear()
+    raw = dict(params_dict, reconstruct=dict(params_dict["reconstruct"], holdout=False))
+    row = reconstruct_sample(model, dict(sample, sample_id="t"), tmp_path, out, params_reconstruct(raw), 8,
+                             torch.device("cpu"))
+    assert row["status"] == "ok" and [len(c) for c in model.calls] == [7]
+    green = read_mp4(out / row["renders"] / "input.mp4").astype(float).mean((0, 1, 2))
+    assert green[1] > 150 and green[0] < 60 and green[2] < 60, green
+
+
+def test_a_held_out_scene_of_a_gaussian_head_needs_three_frames(tmp_path: Path, params_dict: dict[str, Any]) -> None:
+    frames, cams, depth = film(n=2)
+    write_mp4(tmp_path / "videos" / "s.mp4", frames, 8)
+    sample = {"sample_id": "s", "round": "r000", "status": "ok", "video": "videos/s.mp4", "error": None}
+    model = GaussianHead(read_mp4(tmp_path / "videos" / "s.mp4"), cams, depth)
+    row = reconstruct_sample(model, sample, tmp_path, tmp_path, params_reconstruct(params_dict), 8, torch.device("cpu"))
+    assert row["status"] == "failed" and "needs 2 even frames (3 frames in all)" in row["error"]
 
 
 def test_bad_samples_become_failed_rows(tmp_path: Path, params_dict: dict[str, Any], da3: DA3Reconstructor) -> None:

@@ -91,7 +91,7 @@ def test_group_advantages_by_hand() -> None:
 def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
     n, size = 9, 64
     target = target_path([P.ORBIT_LEFT], n)
-    cams = orbit_cameras(np.linspace(0, -12, n), size, size)
+    cams = orbit_cameras(np.linspace(0, 12, n), size, size)  # orbit left: slides right, turns left
     scene = card_scene(seed=2, density=24)
     out = render(scene, torch.from_numpy(cams.w2c).float(), torch.from_numpy(cams.K).float(), size, size, "torch")
     frames = (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
@@ -148,19 +148,34 @@ def test_judge_logit_scoring_by_hand() -> None:
 
 def test_tiny_qwen3_vl_judge_rates_in_batches() -> None:
     from worldr1.rewards.judge import expected_digit_score
-    from worldr1.rewards.meta import QUESTION, QwenJudge, _user_turn
+    from worldr1.rewards.meta import QwenJudge, _user_turn, question
 
     judge = QwenJudge("tiny", torch.device("cpu"))
     rng = np.random.default_rng(0)
     images = [(rng.random((48, 64, 3)) * 255).astype(np.uint8) for _ in range(3)]
-    batched = judge.rate(images, batch=3)
-    one_by_one = [judge.rate([im])[0] for im in images]
+    prompts = ["Camera orbit left. A red cube.", "Camera push in. A long hall of blue doors.", "Camera fixed."]
+    batched = judge.rate(images, prompts, batch=3)
+    one_by_one = [judge.rate([im], [p])[0] for im, p in zip(images, prompts)]
     assert all(0.0 <= s <= 1.0 for s in batched)
     assert batched == pytest.approx(one_by_one, abs=1e-5)  # left padding reads the right position
-    inputs = judge.processor(text=[_user_turn(judge.processor, QUESTION)], images=[images[0]], return_tensors="pt")
+    inputs = judge.processor(text=[_user_turn(judge.processor, question(prompts[0]))], images=[images[0]],
+                             return_tensors="pt")
     with torch.no_grad():
         logits = judge.model(**inputs).logits[:, -1]
     assert float(expected_digit_score(logits, judge.digits)[0]) == pytest.approx(one_by_one[0], abs=1e-6)
+    # The prompt is part of the question: the same image asked about another prompt scores otherwise.
+    assert judge.rate([images[0]], [prompts[1]])[0] != pytest.approx(one_by_one[0], abs=1e-7)
+    with pytest.raises(ValueError, match="1 images but 2 prompts"):
+        judge.rate(images[:1], prompts[:2])
+
+
+def test_judge_question_names_the_prompt_and_world_r1s_rubric() -> None:
+    from worldr1.rewards.meta import question
+
+    q = question('Camera orbit left.  A "red"\ncube on a floor.')
+    assert 'prompt "Camera orbit left. A \'red\' cube on a floor."' in q  # one line, its quotes kept apart
+    for point in ("3D structure", "parallax", "static or flat picture", "distortions", "farthest", "single digit (0-9)"):
+        assert point in q
 
 
 def test_missing_judge_weights_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ ROUND_ONLY = ("sample_id", "round", "group_index", "group_mean", "group_std", "g
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A consistent orbit around a card scene (as in test_rewards), the same frames shuffled, and degenerate ones."""
     d = tmp_path_factory.mktemp("clips")
-    cams = orbit_cameras(np.linspace(0, -12, N), SIZE, SIZE)
+    cams = orbit_cameras(np.linspace(0, 12, N), SIZE, SIZE)  # orbit left: slides right, turns left
     out = render(card_scene(seed=2, density=24), torch.from_numpy(cams.w2c).float(), torch.from_numpy(cams.K).float(),
                  SIZE, SIZE, "torch")
     frames = (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()

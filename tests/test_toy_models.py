@@ -31,7 +31,7 @@ NET = ToyPolicyNet(latent_channels=4, autoencoder_width=8, patch=1, heads=2, hea
 SHORT = ToyPolicyPretrain(net=NET, autoencoder=Training(steps=4, batch=8, lr=1e-3),
                           train=Training(steps=4, batch=4, lr=1e-3), text_dropout=0.1, ema_decay=0.9)
 SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
-LORA = Policy(model="toy", dtype="float32", lora=Lora(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
+LORA = Policy(model="toy", dtype="float32", attention="auto", lora=Lora(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
 # The reconstructor test: trained briefly on TRAIN_CLIPS clips (consistent or not), checked on
 # HELD_OUT consistent clips of other seeds. Bounds on the mean error over their frames, for this
 # test-sized training; for scale, the toy moves turn the camera up to 24 degrees and move it up to

@@ -104,5 +104,5 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     # A reward weight reruns the stages that read it (and DVC what follows them), never the toy
     # models or the rollout. A dry run: DVC decides from the declared params and deps alone, and
     # running them would only repeat the stages above.
-    edit(p, {"reward.weights.s_traj": 0.5})
+    edit(p, {"reward.weights.s_traj": 0.75})
     assert ran(run(["dvc", "repro", "--dry"], p).stdout) == {"reward-validity", "score@r000", "probe@r000", "evaluate"}

@@ -152,12 +152,15 @@ def test_camera_path_follows_the_prompt(scene: ToyScene) -> None:
     assert np.all(np.diff(dist(push)) < 0)  # toward the scene
     assert dist(push)[0] - dist(push)[-1] == pytest.approx(scale.push)
 
+    # World-R1's orbit left: the camera slides right (and back a little) while it turns left, so
+    # the scene's centre, one orbit radius ahead, stays near the middle of the frame.
     orbit = toy_cameras([P.ORBIT_LEFT], 5, scene, 32, 32)
-    np.testing.assert_allclose(dist(orbit), camera_distance(scene), rtol=1e-12)  # round the centre
     right0 = orbit.c2w[0, :3, 0]
-    assert np.dot(orbit.centres[-1] - orbit.centres[0], right0) < -0.5  # to the camera's left
-    for f in range(5):  # the centre stays in the middle of the frame
-        np.testing.assert_allclose(project(centre, orbit, f), [16, 16], atol=1e-9)
+    assert np.dot(orbit.centres[-1] - orbit.centres[0], right0) > 0.3 * camera_distance(scene)
+    assert np.all(np.diff(dist(orbit)) > 0) and dist(orbit)[-1] < 1.2 * camera_distance(scene)
+    for f in range(5):
+        u, v = project(centre, orbit, f)
+        assert abs(u - 16) < 4 and abs(v - 16) < 1e-6, (f, u, v)
 
     move = toy_cameras([P.MOVE_LEFT], 5, scene, 32, 32)
     np.testing.assert_allclose(move.centres[-1] - move.centres[0], -scale.move * right0, atol=1e-12)
@@ -220,12 +223,12 @@ def test_corruptions_break_reprojection(scene: ToyScene, orbit: ToyVideo, kind: 
     r = pair_check(video, 0, 1)
     consistent = pair_check(orbit, k - 1, k)
     assert consistent.see_through < CONSISTENT_SEE_THROUGH and consistent.inconsistent < CONSISTENT_INCONSISTENT
-    # Measured (48 px, orbit, switch at frame 2): see-through 0.046 after a jump and 0.009 after a
-    # size change against none; colour change 0.029 inconsistent against 0.0055; scene swap 0.31
+    # Measured (48 px, World-R1's orbit, switch at frame 2): see-through 0.047 after a jump and 0.0047
+    # after a size change against none; colour change 0.029 inconsistent against 0.0055; scene swap 0.31
     # inconsistent with a mean colour error of 0.11 against 0.011.
     match kind:
         case Corruption.OBJECT_JUMP | Corruption.SIZE_CHANGE:  # a surface gone: a frame sees through it
-            assert r.see_through > 2.5 * CONSISTENT_SEE_THROUGH, r
+            assert r.see_through > 2 * CONSISTENT_SEE_THROUGH, r
         case Corruption.COLOUR_CHANGE:
             assert r.inconsistent > max(0.02, 4 * consistent.inconsistent), r
         case Corruption.SCENE_SWAP:

@@ -100,7 +100,7 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
     assert scores["samples"] == 4 and set(scores) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
     report = json.loads((project / "reports/rounds/r000.json").read_text())
     # Exact recomputation of the rollout's log-probs (on this CPU), also in r001 where the adapter is no longer zero.
-    assert report["on_policy_ratio_deviation"] == 0.0
+    assert report["on_policy_ratio_deviation"] == 0.0 and report["attention"] == "_native_flash"
     assert json.loads((project / "reports/rounds/r001.json").read_text())["on_policy_ratio_deviation"] == 0.0
     assert report["optimizer_steps"] == 2 and report["skipped_nonfinite"] == 0 and report["terms"] == 4 * 3
     state = json.loads((project / "data/rounds/r001/policy/state.json").read_text())

@@ -160,7 +160,7 @@ def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
         env.add_row("device", f"cuda: {names} (bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'})")
     else:
         env.add_row("device", "cpu (no cuda): the toy profile runs here; Wan 2.1 needs a GPU")
-    for package in ("diffusers", "transformers", "peft", "gsplat", "dvc", "pyarrow", "depth-anything-3"):
+    for package in ("diffusers", "transformers", "peft", "gsplat", "open-clip-torch", "dvc", "pyarrow", "depth-anything-3"):
         env.add_row(package, _version(package))
     try:
         p = config.load(params)

@@ -91,6 +91,9 @@ class Lora(Group):
 class Policy(Group):
     model: str = Field(min_length=1)
     dtype: Literal["auto", "float32", "bfloat16"]
+    #: the attention kernel of rollout and update alike: auto (torch's FlashAttention; its
+    #: memory-efficient kernel on cuda in float32) or a diffusers backend name (policy/attention.py)
+    attention: str = Field(min_length=1)
     lora: Lora
 
 
@@ -187,8 +190,8 @@ class Reward(Group):
     motion_floor: NonNegFloat
     #: the s_meta judge: off, tiny (random Qwen3-VL for tests), qwen3-vl-4b, a repo id or a folder
     judge: str = Field(min_length=1)
-    #: the r_gen model: sharpness (a documented stand-in; HPSv2.1 is not wired in yet)
-    quality: Literal["sharpness"]
+    #: the r_gen model: hpsv2.1 (World-R1's), sharpness (the toy profiles' stand-in), hpsv2.1-tiny (random, for tests)
+    quality: Literal["sharpness", "hpsv2.1", "hpsv2.1-tiny"]
 
 
 class Ema(Group):

@@ -99,5 +99,7 @@ def dolly_zoom_path(cams: Cameras, count: int, focus_depth: float, travel: float
 
 
 def meta_view(cams: Cameras) -> int:
-    """World-R1's view for the judge: the input camera farthest from the world origin."""
-    return int(np.argmax(np.linalg.norm(cams.centres, axis=1)))
+    """World-R1's view for the judge: the input camera that travelled farthest, measured from the
+    first camera (not the world origin, which a reconstructor may put at any view: the choice is
+    then the same in any world the cameras are placed in)."""
+    return int(np.argmax(np.linalg.norm(cams.centres - cams.centres[0], axis=1)))

@@ -18,6 +18,10 @@ class Sim3:
     def apply(self, points: np.ndarray) -> np.ndarray:
         return self.scale * points @ self.rotation.T + self.translation
 
+    def inverse(self) -> Sim3:
+        rt = self.rotation.T
+        return Sim3(1.0 / self.scale, rt, -(rt @ self.translation) / self.scale)
+
     def apply_to_w2c(self, w2c: np.ndarray) -> np.ndarray:
         """Extrinsics of the same cameras in the transformed world (rotation and centre mapped)."""
         c2w = np.linalg.inv(w2c)
@@ -71,3 +75,23 @@ def umeyama_ransac(src: np.ndarray, dst: np.ndarray, threshold: float, iteration
     if best.sum() < 2:
         return umeyama(src, dst, with_scale), np.ones(n, dtype=bool)
     return umeyama(src[best], dst[best], with_scale), best
+
+
+def align_passes(src_w2c: np.ndarray, src_depth: np.ndarray, dst_w2c: np.ndarray, dst_depth: np.ndarray) -> Sim3:
+    """The similarity taking the world of one reconstruction pass onto another's, from the same frames
+    seen by both: `*_w2c [N, 4, 4]` and `*_depth [N, h, w]` at those frames.
+
+    Camera centres alone fail on a pan (the centres coincide), so the rotation is the mean of the
+    per-frame world rotations (projected back onto SO(3)), the scale the median ratio of the two
+    passes' depths at the same pixels (depth is in camera units, so this holds for any motion),
+    and the translation what then maps the centres onto each other on average.
+    """
+    src_c2w, dst_c2w = np.linalg.inv(src_w2c), np.linalg.inv(dst_w2c)
+    u, _, vt = np.linalg.svd((dst_c2w[:, :3, :3] @ np.swapaxes(src_c2w[:, :3, :3], 1, 2)).sum(0))
+    rotation = u @ np.diag([1.0, 1.0, float(np.sign(np.linalg.det(u @ vt)))]) @ vt
+    valid = np.isfinite(src_depth) & np.isfinite(dst_depth) & (src_depth > 0) & (dst_depth > 0)
+    if not valid.any():
+        raise ValueError("cannot align the passes: no pixel has a valid depth in both")
+    scale = float(np.median(dst_depth[valid] / src_depth[valid]))
+    translation = (dst_c2w[:, :3, 3] - scale * src_c2w[:, :3, 3] @ rotation.T).mean(0)
+    return Sim3(scale, rotation, translation)

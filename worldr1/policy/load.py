@@ -7,15 +7,21 @@ from pathlib import Path
 import torch
 
 from worldr1.config import Policy as PolicyParams
+from worldr1.policy.attention import pin_attention, resolve_attention
 from worldr1.policy.lora import LoraPolicy
 
 
 def load_policy(cfg: PolicyParams, device: torch.device | None = None, root: str = ".") -> LoraPolicy:
+    """The policy, its transformer's attention pinned to `policy.attention` (`policy.attention` names
+    the kernel in use afterwards), so every stage that runs it computes the same attention."""
     if cfg.model == "toy":
         from worldr1.policy.toy import load_toy
         from worldr1.store import Paths
 
-        return load_toy(Path(Paths(root).toy_policy), cfg.dtype, device)
-    from worldr1.policy.wan import load_wan
+        policy = load_toy(Path(Paths(root).toy_policy), cfg.dtype, device)
+    else:
+        from worldr1.policy.wan import load_wan
 
-    return load_wan(cfg, device)
+        policy = load_wan(cfg, device)
+    policy.attention = pin_attention(policy.transformer, resolve_attention(cfg.attention, policy.device, policy.dtype))
+    return policy

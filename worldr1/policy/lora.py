@@ -80,7 +80,9 @@ class LoraPolicy:
 
     transformer: torch.nn.Module
     device: torch.device
+    dtype: torch.dtype
     sharded: bool = False  # over the ranks, with FSDP (`shard`)
+    attention: str = "unpinned"  # the diffusers attention backend `load_policy` pinned
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[None]:

@@ -4,8 +4,11 @@ OpenCV convention: x right, y down, z forward; the world frame is the first came
 Frames are split evenly across the segments; each segment moves relative to the pose it starts
 from, so "push in, then pan left" pushes along the first view and then turns in place.
 Sizes follow World-R1's release: push/pull 600 units, move 220, pan 14 deg, orbit 24 deg on a
-600-unit radius (`camera` in params). Orbit left means the camera travels to its left along a
-circle around a point straight ahead, turning to keep that point centred (an arc shot).
+600-unit radius (`camera` in params). The orbit is World-R1's (`TrajectoryGenerator` in its
+flow_grpo/diffusers_patch/camera_trajectory_utils.py): at angle a the camera sits at
+(R sin a, 0, R (cos a - 1)) on a circle about a point R behind where it started, turned by yaw(-a),
+with a = +arc for orbit left and -arc for orbit right. It travels right and slightly back while
+turning left (orbit left), so to first order it circles a point R ahead of it: an arc shot.
 """
 
 from __future__ import annotations
@@ -58,10 +61,9 @@ def segment_pose(move: Primitive, rot0: np.ndarray, centre0: np.ndarray, u: floa
         case Primitive.PAN_RIGHT:
             return rot0 @ yaw(pan), centre0
         case Primitive.ORBIT_LEFT | Primitive.ORBIT_RIGHT:
-            pivot = centre0 + forward * scale.orbit_radius
-            # Travelling left around the pivot means turning right to keep it centred.
-            rot = rot0 @ yaw(arc if move is Primitive.ORBIT_LEFT else -arc)
-            return rot, pivot - rot[:, 2] * scale.orbit_radius
+            a = arc if move is Primitive.ORBIT_LEFT else -arc
+            r = scale.orbit_radius
+            return rot0 @ yaw(-a), centre0 + rot0 @ np.array([r * np.sin(a), 0.0, r * (np.cos(a) - 1.0)])
         case Primitive.FIXED:
             return rot0, centre0
     raise ValueError(f"unknown primitive {move!r}")

@@ -5,7 +5,7 @@ Layout of the recon directory:
     geometry/<sample_id>.safetensors  extrinsics, intrinsics (frame pixels), depth and confidence (fp16)
     renders/<sample_id>/input.mp4     the scene rendered at every input camera
     renders/<sample_id>/path.mp4      ... along a wander then a dolly-zoom path around the middle camera
-    renders/<sample_id>/meta.png      ... at the meta view (the input camera farthest from the origin)
+    renders/<sample_id>/meta.png      ... at the meta view (the input camera farthest from the first)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from safetensors.torch import save_file
 
 from worldr1.config import Reconstruct
 from worldr1.reconstruct.base import Reconstructor
-from worldr1.reconstruct.scene import ReconstructionFailed, check_cameras, check_frames, render_views, scene_gaussians
+from worldr1.reconstruct.scene import (ReconstructionFailed, check_cameras, check_frames, held_out_frames, needs_own_pass,
+                                      render_views, scene_gaussians)
 from worldr1.video import read_mp4, write_mp4
 
 log = logging.getLogger("worldr1.reconstruct")
@@ -77,10 +78,16 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
         recon = reconstructor.reconstruct(frames)
         cams = recon.cameras
         check_cameras(cams)
-        scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel)
+        even = None
+        if needs_own_pass(recon, cfg.holdout):
+            used = held_out_frames(len(frames))
+            if len(used) < 2:
+                raise ReconstructionFailed(f"{len(frames)} frames: a held-out scene needs 2 even frames (3 frames in all)")
+            even = reconstructor.reconstruct(frames[used])
+        scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel, even)
         depth = recon.depth[torch.isfinite(recon.depth) & (recon.depth > 0)]
         median_depth = float(depth.median()) if depth.numel() else 1.0
-        views = render_views(scene.gaussians.to(device), cams, median_depth, cfg.renderer)
+        views = render_views(scene.gaussians.to(device), scene.cameras(cams), scene.depth(median_depth), cfg.renderer)
     except ReconstructionFailed as exc:
         row.update(status="failed", error=str(exc))
         return row

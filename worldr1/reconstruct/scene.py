@@ -12,6 +12,7 @@ from worldr1.geometry.cameras import Cameras
 from worldr1.geometry.gaussians import Gaussians, depth_edges, pixel_gaussians
 from worldr1.geometry.paths import dolly_zoom_path, meta_view, wander_path
 from worldr1.geometry.raster import Backend, render
+from worldr1.geometry.sim3 import Sim3, align_passes
 from worldr1.reconstruct.base import Reconstruction
 
 # A frame this dark on average (in [0, 1]) carries nothing to reconstruct.
@@ -46,19 +47,46 @@ def check_cameras(cams: Cameras) -> None:
 
 @dataclass(frozen=True)
 class SceneGaussians:
+    """The scene the renders are taken from, built from `frames_used` only. `to_scene` maps the
+    reconstruction's world into the Gaussians' own when they come from a pass of their own."""
+
     gaussians: Gaussians
     frames_used: list[int]
     confident_fraction: float
+    to_scene: Sim3 | None = None
+
+    def cameras(self, cams: Cameras) -> Cameras:
+        """The reconstruction's cameras placed in the Gaussians' world."""
+        return cams if self.to_scene is None else Cameras(self.to_scene.apply_to_w2c(cams.w2c), cams.K,
+                                                          cams.height, cams.width)
+
+    def depth(self, depth: float) -> float:
+        """A depth of the reconstruction's world in the Gaussians' units."""
+        return depth if self.to_scene is None else depth * self.to_scene.scale
+
+
+def held_out_frames(frames: int) -> list[int]:
+    """The frames the held-out scene is built from (the even ones); the odd ones are its held-out views."""
+    return list(range(0, frames, 2))
+
+
+def needs_own_pass(recon: Reconstruction, holdout: bool) -> bool:
+    """A model's own Gaussians come from every frame it was given: a held-out scene needs a pass on
+    the even frames alone (`scene_gaussians`'s `even`)."""
+    return holdout and recon.gaussians is not None
 
 
 def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int,
-                    edge_rel: float) -> SceneGaussians:
+                    edge_rel: float, even: Reconstruction | None = None) -> SceneGaussians:
     """The model's own Gaussians, or pixel-aligned ones from the confident depth of the used frames.
 
     With `holdout`, only even frames build the scene, so renders at odd cameras are held-out views.
+    A model that predicts Gaussians saw every frame in `recon`, so then they are taken from `even`,
+    the model's pass on the even frames alone, and that pass's world is aligned to `recon`'s
+    (`align_passes`): the odd cameras come from the pass on all frames, which the scene never saw.
     """
     n = recon.depth.shape[0]
-    used = list(range(0, n, 2)) if holdout else list(range(n))
+    used = held_out_frames(n) if holdout else list(range(n))
     depth, conf = recon.depth, recon.conf
     finite = torch.isfinite(depth) & (depth > 0) & torch.isfinite(conf)
     if not bool(finite.any()):
@@ -69,7 +97,18 @@ def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float
         confident &= ~depth_edges(torch.where(finite, depth, torch.zeros_like(depth)), edge_rel)
     fraction = float(confident.float().mean())
     if recon.gaussians is not None:
-        return SceneGaussians(recon.gaussians, used, fraction)
+        if not holdout:
+            return SceneGaussians(recon.gaussians, used, fraction)
+        if even is None or even.gaussians is None:
+            raise ValueError("a held-out scene from a model's own Gaussians needs the model's pass on the even frames")
+        if len(even.extrinsics) != len(used):
+            raise ValueError(f"the even frames' pass has {len(even.extrinsics)} cameras, expected {len(used)}")
+        try:
+            to_even = align_passes(recon.extrinsics[used], recon.depth[used].double().numpy(),
+                                   even.extrinsics, even.depth.double().numpy())
+        except ValueError as exc:
+            raise ReconstructionFailed(str(exc)) from None
+        return SceneGaussians(even.gaussians, used, fraction, to_even)
     h, w = recon.process_hw
     K = torch.from_numpy(recon.cameras.resized(h, w).K).float()
     mask = confident[used]
@@ -101,7 +140,7 @@ class Views:
 @torch.no_grad()
 def render_views(g: Gaussians, cams: Cameras, median_depth: float, backend: Backend, batch: int = 8) -> Views:
     """Renders at the input cameras, along a wander then a dolly-zoom path around the middle
-    camera, and at World-R1's meta view (the input camera farthest from the origin)."""
+    camera, and at World-R1's meta view (the input camera farthest from the first)."""
     def shoot(c: Cameras) -> np.ndarray:
         out = []
         for i in range(0, len(c), batch):

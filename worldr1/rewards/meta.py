@@ -1,5 +1,10 @@
 """`s_meta`: a vision-language judge (Qwen3-VL) rates the meta-view render 0-9 (see `judge.py`).
 
+As in World-R1, the judge sees the render from the input camera farthest along the path and is
+asked about it with the video's text prompt and a rubric: real 3D structure and parallax, or a
+static or flat picture; distortions. The wording (`question`) is ours; the digit arithmetic is
+World-R1's (the expected digit under the softmax over the ten digit tokens, over 9).
+
 `tiny` builds Qwen3-VL's transformers classes at toy sizes with fixed random weights and an
 offline character tokenizer, for tests and CPU runs; anything else is a local folder, a repo id
 in `./models` or the Hugging Face cache (never downloaded here).
@@ -17,9 +22,24 @@ from worldr1.errors import UserError
 from worldr1.policy.base import default_device, seeded
 from worldr1.rewards.judge import digit_token_ids, expected_digit_score
 
-QUESTION = ("This image is a rendering of a 3D scene reconstructed from a video. Rate how plausible and "
-            "coherent the scene looks in 3D, from 0 (broken, smeared, distorted or empty) to 9 (clean and "
-            "physically plausible). Answer with a single digit.")
+QUESTION = (
+    'A video was generated for the text prompt "{prompt}". A 3D scene was reconstructed from that video, '
+    "and this image renders it from the camera that travelled farthest along the video's path.\n"
+    "Judge the reconstructed scene:\n"
+    "- Does it have real 3D structure, with the depth and parallax the camera's motion should reveal, "
+    "or is it a static or flat picture, like a photo pasted into space?\n"
+    "- Are there distortions: smeared, stretched or torn surfaces, floating fragments, holes, "
+    "or objects that fall apart?\n"
+    "- Does the scene still show what the prompt asks for?\n"
+    "Rate it from 0 to 9: 0-1 nothing usable (empty, noise); 2-3 a flat or static picture, or a jumble; "
+    "4-6 recognisable but flat, sparse or distorted; 7-8 solid 3D structure with small flaws; "
+    "9 a clean, complete scene with clear depth and no distortions.\n"
+    "Answer with a single digit (0-9).")
+
+
+def question(prompt: str) -> str:
+    """The judge's question about one video's meta-view render, naming the video's prompt."""
+    return QUESTION.format(prompt=" ".join(prompt.split()).replace('"', "'"))
 PRESETS = {"qwen3-vl-4b": "Qwen/Qwen3-VL-4B-Instruct"}
 TINY_SEED = 777
 _SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -90,13 +110,15 @@ class QwenJudge:
         self.digits = digit_token_ids(self.processor.tokenizer)
 
     @torch.no_grad()
-    def rate(self, images: list[np.ndarray], batch: int = 8) -> list[float]:
-        """Plausibility in [0, 1] of each uint8 `[H, W, 3]` image."""
+    def rate(self, images: list[np.ndarray], prompts: list[str], batch: int = 8) -> list[float]:
+        """Score in [0, 1] of each uint8 `[H, W, 3]` meta-view render, asked about with its video's prompt."""
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         out: list[float] = []
-        text = _user_turn(self.processor, QUESTION)
         for i in range(0, len(images), batch):
             chunk = images[i: i + batch]
-            inputs = self.processor(text=[text] * len(chunk), images=list(chunk), return_tensors="pt", padding=True)
+            texts = [_user_turn(self.processor, question(p)) for p in prompts[i: i + batch]]
+            inputs = self.processor(text=texts, images=list(chunk), return_tensors="pt", padding=True)
             logits = self.model(**inputs.to(self.device)).logits[:, -1]
             out += expected_digit_score(logits, self.digits).tolist()
         return out

@@ -1,9 +1,11 @@
 """`r_gen`: an image-quality score of a video's frames, behind one small interface.
 
-World-R1 uses HPSv2.1 (its code) / HPSv3 (its paper). Neither package nor weights can be had on
-every machine, so `sharpness` is the documented stand-in: the mean gradient magnitude of the
-frames, squashed to [0, 1]. It knows nothing of prompts or aesthetics; it only keeps a policy
-from buying 3D consistency with blur, which is the failure a quality term guards against.
+World-R1 uses HPSv2.1 (its code) / HPSv3 (its paper): `hpsv2.1` (worldr1/rewards/hps.py), which
+the Wan profiles use. Its weights cannot be had on every machine, and the toy world's 32 px clips
+are not what it was trained on, so `sharpness` is the toy profiles' stand-in: the mean gradient
+magnitude of the frames, squashed to [0, 1]. It knows nothing of prompts or aesthetics and pays for
+grain; it only keeps a policy from buying 3D consistency with blur. `hpsv2.1-tiny` is HPSv2.1's
+code with tiny random weights, for tests and CPU runs.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ SHARPNESS_SCALE = 0.05
 class QualityModel(Protocol):
     name: str
 
-    def score(self, frames: np.ndarray, prompt: str) -> float:
-        """uint8 `[F, H, W, 3]` frames -> quality in [0, 1]."""
+    def score(self, frames: np.ndarray, prompt: str, seed: int) -> float:
+        """uint8 `[F, H, W, 3]` frames and their prompt -> quality; `seed` (the sample's) draws any
+        randomness, such as the frame HPSv2.1 looks at."""
         ...
 
 
 class Sharpness:
     name = "sharpness"
 
-    def score(self, frames: np.ndarray, prompt: str) -> float:
+    def score(self, frames: np.ndarray, prompt: str, seed: int = 0) -> float:
         gray = frames.astype(np.float32).mean(-1) / 255.0
         gx = np.abs(np.diff(gray, axis=2)).mean()
         gy = np.abs(np.diff(gray, axis=1)).mean()
@@ -37,6 +40,12 @@ class Sharpness:
 
 
 def load_quality(name: str) -> QualityModel:
+    """The r_gen model of params; HPSv2.1's weights missing is one UserError naming the file, never
+    a silent fall back to the stand-in."""
     if name == "sharpness":
         return Sharpness()
-    raise UserError(f"unknown reward.quality {name!r}", "use sharpness (HPSv2.1 is not wired in yet)")
+    if name in ("hpsv2.1", "hpsv2.1-tiny"):
+        from worldr1.rewards.hps import HPSv21  # open_clip only when asked for
+
+        return HPSv21.tiny() if name == "hpsv2.1-tiny" else HPSv21.load()
+    raise UserError(f"unknown reward.quality {name!r}", "use sharpness, hpsv2.1 or hpsv2.1-tiny")

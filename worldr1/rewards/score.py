@@ -25,6 +25,7 @@ from safetensors import safe_open
 
 from worldr1.config import Params, Phase
 from worldr1.distributed import World
+from worldr1.ids import derive_seed
 from worldr1.prompts.camera import Primitive
 from worldr1.prompts.trajectory import MotionScale, target_path
 from worldr1.reconstruct.scene import ReconstructionFailed
@@ -94,7 +95,7 @@ def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
 
 
 class Scorer:
-    """Scores one round; the judge (`rate(images)`) and the quality model are loaded once by the caller."""
+    """Scores one round; the judge (`rate(images, prompts)`) and the quality model are loaded once by the caller."""
 
     def __init__(self, params: Params, judge, quality: QualityModel) -> None:  # noqa: ANN001
         self.params = params
@@ -154,7 +155,8 @@ class Scorer:
         """
         try:
             video = frames()
-            row["r_gen"] = self.quality.score(video, str(row["prompt"]))
+            row["r_gen"] = self.quality.score(video, str(row["prompt"]),
+                                              derive_seed(self.params.seed, row["sample_id"], "r_gen"))
             amount = motion(video)
             moves = list(row["camera"])
             row["motion"] = amount
@@ -201,7 +203,9 @@ class Scorer:
             todo = [i for i in range(start, min(start + JUDGE_BLOCK, len(rows)))
                     if metas[i] is not None and rows[i]["status"] == "ok"]
             if todo:
-                for i, score in zip(todo, self.judge.rate([metas[i] for i in todo], batch=JUDGE_BLOCK)):
+                scores = self.judge.rate([metas[i] for i in todo], [str(rows[i]["prompt"]) for i in todo],
+                                         batch=JUDGE_BLOCK)
+                for i, score in zip(todo, scores):
                     rows[i]["s_meta"] = float(score)
 
     def _reward(self, rows: list[dict], phase: Phase, groups: bool) -> None:

@@ -2,8 +2,8 @@
 
 The target path (`worldr1.prompts.trajectory.target_path`) starts at the identity; here its first
 camera is put at a fixed distance and height looking at the scene's centre, and the motion sizes
-are World-R1's segments rescaled to that distance (push and move 0.3 of it, orbit about the centre
-itself), so every move keeps the objects in a sensible part of the frame. Frames and depth are
+are World-R1's segments rescaled to that distance (push and move 0.3 of it, an orbit radius of
+the distance itself, so the arc keeps the centre in view), so every move keeps the objects in a sensible part of the frame. Frames and depth are
 ray cast exactly (`raycast.raycast_render`, float64 numpy: the same bytes on every machine), so a
 static scene is one 3D-consistent scene to the pixel footprint, which splatted discs are not.
 """
@@ -60,7 +60,8 @@ def camera_distance(scene: ToyScene) -> float:
 
 
 def toy_motion_scale(scene: ToyScene) -> MotionScale:
-    """World-R1's segment sizes scaled to the scene: an orbit circles the scene's centre."""
+    """World-R1's segment sizes scaled to the scene: the orbit's radius is the distance to the centre, which
+    World-R1's arc then keeps near the middle of the frame (to first order it circles a point that far ahead)."""
     d = camera_distance(scene)
     return MotionScale(push=PUSH_FRACTION * d, move=MOVE_FRACTION * d, pan_deg=PAN_DEG, orbit_deg=ORBIT_DEG,
                        orbit_radius=d)
