@@ -20,6 +20,7 @@ toy sizes on the CPU (a check that the script itself works, not a measurement).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import tempfile
 import time
@@ -95,9 +96,10 @@ def full_size(policy, smoke: bool) -> None:  # noqa: ANN001
                                               pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
     transformer = transformer.to(policy.device, policy.dtype).eval()
     # As from_pretrained(torch_dtype=bf16) loads Wan: its norms, time embedding and rope stay float32.
-    for name, p in transformer.named_parameters():
-        if any(k in name.split(".") for k in transformer._keep_in_fp32_modules or []):
-            p.data = p.data.float()
+    keep = transformer._keep_in_fp32_modules or []
+    for name, t in [*transformer.named_parameters(), *transformer.named_buffers()]:
+        if any(k in name.split(".") for k in keep):
+            t.data = t.data.float()
     policy.pipe.transformer = policy.transformer = transformer
     policy.pipe.vae = vae.to(policy.device, torch.float32).eval()
     policy.pipe.text_encoder = encoder.to(policy.device, policy.dtype).eval()
@@ -113,13 +115,23 @@ def forward_flops(cfg: dict, tokens: int, text_tokens: int) -> float:
     return float(cfg["num_layers"] * per_layer)
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    # cuBLAS and cuDNN report it as a plain RuntimeError
+    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and (
+        "out of memory" in str(exc) or "ALLOC" in str(exc)))
+
+
 def try_sizes(sizes: list[tuple[int, int, int]], run: Callable[[tuple[int, int, int]], dict]) -> dict:
     for size in sizes:
         try:
             return run(size)
-        except torch.OutOfMemoryError:
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not out_of_memory(exc):
+                raise
             print(f"{'x'.join(map(str, size))}: out of memory, trying the next size", flush=True)
-            torch.cuda.empty_cache()
+        # Outside the except block: its traceback held the failed attempt's model and activations.
+        gc.collect()
+        torch.cuda.empty_cache()
     raise SystemExit("no size fits")
 
 
@@ -199,15 +211,26 @@ def main() -> None:
         reconstructor.model = model.to(reconstructor.device).eval()
         reconstructor.name = "da3-giant (random weights)"
         reconstructor.has_gaussian_head = getattr(model.model, "gs_head", None) is not None
+    passes: list[int] = []
+    whole = reconstructor.reconstruct
+
+    def counted(frames: np.ndarray):  # noqa: ANN202
+        passes.append(len(frames))
+        return whole(frames)
+
+    reconstructor.reconstruct = counted
     with tempfile.TemporaryDirectory(prefix="worldr1-gpu-check-") as tmp, stage("reconstruct", stages):
         row = reconstruct_frames(reconstructor, video, "gpu-check", "r000", Path(tmp), params.reconstruct,
                                  params.rollout.fps, reconstructor.device)
     results["reconstruct"] = {"stages": stages, "status": row["status"], "error": row["error"],
-                              "gaussian_head": reconstructor.has_gaussian_head, "n_gaussians": row["n_gaussians"],
-                              "gaussian_frames": row["gaussian_frames"]}
+                              "gaussian_head": reconstructor.has_gaussian_head, "passes": passes,
+                              "n_gaussians": row["n_gaussians"], "gaussian_frames": row["gaussian_frames"]}
     print(json.dumps(results["reconstruct"]), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
+    # A random model's video may fail a check before the scene is built: then nothing was measured.
+    if row["status"] != "ok" or (reconstructor.has_gaussian_head and len(passes) != 2):
+        raise SystemExit(f"reconstruct did not run through: {row['status']} {row['error']}, passes {passes}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 echo "== gsplat's CUDA rasteriser against the pure-torch one (tests/test_raster.py)"
-"$PY" -m pytest -q -p no:xdist -p no:cacheprovider tests/test_raster.py -k gsplat -rs
+parity=0
+"$PY" -m pytest -q -p no:xdist -p no:cacheprovider tests/test_raster.py -k gsplat -rs || parity=$?
 echo "== Wan 2.1 1.3B round (random weights, bf16), transformer MFU, DA3-GIANT reconstruct"
 "$PY" benchmarks/gpu_check.py --out "${OUT:-.}/gpu-check.json" "$@"
+if [ "$parity" -ne 0 ]; then echo "gsplat parity test FAILED (exit $parity)"; exit "$parity"; fi

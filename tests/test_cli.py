@@ -19,7 +19,7 @@ WORLDR1 = str(BIN / "worldr1")
 def test_doctor_reports_the_machine() -> None:
     proc = run([WORLDR1, "doctor"], ROOT)
     for expected in ("python", "torch", "device", "dvc", "gsplat", "params.yaml: valid",
-                     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Qwen/Qwen3-VL-4B-Instruct"):
+                     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Qwen/Qwen3-VL-4B-Instruct", "xswu/HPSv2", "open-clip-torch"):
         assert expected in proc.stdout, expected
 
 

@@ -54,7 +54,7 @@ def test_checkpoint_loads_with_hpsv2s_layout(tmp_path: Path, hps: HPSv21) -> Non
 def test_missing_weights_is_one_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORLDR1_MODELS", str(tmp_path))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    with pytest.raises(UserError, match=f"model {REPO} not found locally") as err:
+    with pytest.raises(UserError, match=rf"model {REPO} \({CHECKPOINT}\) not found locally") as err:
         load_quality("hpsv2.1")
     assert str(tmp_path / REPO) in str(err.value)
     # A folder without the checkpoint in it is not a copy of the weights either.

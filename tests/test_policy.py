@@ -179,8 +179,8 @@ def test_adapter_of_another_rank_is_a_user_error(tmp_path: Path, params_dict: di
     ("model", "message"),
     [
         ("wan3", "unknown policy.model 'wan3'"),
-        ("wan2.1-1.3b", "model Wan-AI/Wan2.1-T2V-1.3B-Diffusers not found locally"),
-        ("someone/some-wan", "model someone/some-wan not found locally"),
+        ("wan2.1-1.3b", r"model Wan-AI/Wan2.1-T2V-1.3B-Diffusers \(model_index.json\) not found locally"),
+        ("someone/some-wan", r"model someone/some-wan \(model_index.json\) not found locally"),
     ],
 )
 def test_missing_weights_or_unknown_model(params_dict: dict[str, Any], model: str, message: str, tmp_path: Path,

@@ -249,7 +249,7 @@ def test_reconstructor_user_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("WORLDR1_MODELS", str(tmp_path))
     with pytest.raises(UserError, match="unknown reconstruct.model 'da4'"):
         load_reconstructor("da3", "da4", 112)
-    with pytest.raises(UserError, match="model depth-anything/DA3-SMALL not found locally"):
+    with pytest.raises(UserError, match=r"model depth-anything/DA3-SMALL \(config.json\) not found locally"):
         load_reconstructor("da3", "da3-small", 112)
     with pytest.raises(UserError, match="unknown reconstruct.backend"):
         load_reconstructor("colmap", "tiny", 112)

@@ -182,5 +182,5 @@ def test_missing_judge_weights_is_a_user_error(tmp_path: Path, monkeypatch: pyte
     from worldr1.rewards.meta import QwenJudge
 
     monkeypatch.setenv("WORLDR1_MODELS", str(tmp_path))
-    with pytest.raises(UserError, match="model Qwen/Qwen3-VL-4B-Instruct not found locally"):
+    with pytest.raises(UserError, match=r"model Qwen/Qwen3-VL-4B-Instruct \(config.json\) not found locally"):
         QwenJudge("qwen3-vl-4b", torch.device("cpu"))

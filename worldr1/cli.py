@@ -172,10 +172,10 @@ def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
     models = Table(title=f"model weights (local: {models_dir()}, or the Hugging Face cache)")
     models.add_column("model")
     models.add_column("for")
-    models.add_column("found at")
+    models.add_column("found at", overflow="fold")
     for m in KNOWN_MODELS:
         where = locate(m.repo_id, m.marker)
-        models.add_row(m.repo_id, m.role, str(where) if where else "[yellow]missing[/]")
+        models.add_row(m.repo_id, m.role, str(where) if where else f"[yellow]missing[/] ({m.marker})")
     out.print(models)
 
 

@@ -56,8 +56,9 @@ def locate(repo_id_or_path: str, marker: str | None = None) -> Path | None:
 def require(repo_id_or_path: str, marker: str | None = None) -> Path:
     found = locate(repo_id_or_path, marker)
     if found is None:
+        what = f"model {repo_id_or_path}" + (f" ({marker})" if marker else "")
         raise UserError(
-            f"model {repo_id_or_path} not found locally (looked in {models_dir() / repo_id_or_path} and the Hugging Face cache)",
+            f"{what} not found locally (looked in {models_dir() / repo_id_or_path} and the Hugging Face cache)",
             f"download it on a machine with internet (huggingface-cli download {repo_id_or_path}) and copy it there, "
             "or set WORLDR1_MODELS",
         )
