@@ -12,7 +12,6 @@ of pixels that differ by more than 40/255 in some channel (over the frames after
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np

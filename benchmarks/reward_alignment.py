@@ -14,7 +14,6 @@ Run from the project root after `dvc repro` (or any rounds): python benchmarks/r
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np

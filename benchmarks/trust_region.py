@@ -18,7 +18,6 @@ round's policy), e.g. after `dvc repro update@r000`:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import time

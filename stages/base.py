@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from worldr1 import config, store
-from worldr1.cli import stage
+from worldr1.stagekit import stage
 from worldr1.policy import load_policy
 
 PARAMS = ["seed", "policy"]

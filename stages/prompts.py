@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worldr1 import config, store
-from worldr1.cli import err, stage
+from worldr1.stagekit import err, stage
 from worldr1.prompts import build_prompt_set
 
 # The params keys this stage reads: the same list as its `params:` in dvc.yaml (a test checks).

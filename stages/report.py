@@ -7,7 +7,7 @@ from pathlib import Path
 
 from worldr1 import config, store
 from worldr1.audit.curve import probe_curve, reward_curve, to_csv
-from worldr1.cli import err, stage
+from worldr1.stagekit import err, stage
 
 PARAMS = ["rounds"]
 

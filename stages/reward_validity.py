@@ -5,7 +5,7 @@ With a profile that has no toy reconstructor it writes nothing but a note."""
 from __future__ import annotations
 
 from worldr1 import config, store
-from worldr1.cli import err, progress_bar, stage
+from worldr1.stagekit import err, progress_bar, stage
 
 PARAMS = ["seed", "validity", "toy.data", "reconstruct", "reward", "camera", "rollout.fps"]
 

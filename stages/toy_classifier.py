@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.cli import err, progress_bar, stage
+from worldr1.stagekit import err, progress_bar, stage
 
 PARAMS = ["seed", "toy.data", "toy.classifier", "policy.model", "reconstruct.backend"]
 UNUSED = "no toy model in this profile"

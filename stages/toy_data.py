@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from worldr1 import config, store
-from worldr1.cli import err, progress_bar, stage
+from worldr1.stagekit import err, progress_bar, stage
 
 PARAMS = ["seed", "toy.data", "policy.model", "reconstruct.backend"]
 

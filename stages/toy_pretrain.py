@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.cli import err, progress_bar, stage
+from worldr1.stagekit import err, progress_bar, stage
 
 PARAMS = ["seed", "toy.data", "toy.policy", "toy.reconstructor", "rollout.shift", "policy.model", "reconstruct.backend"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from worldr1 import config, store
-from worldr1.cli import err, progress_bar, round_item, stage
+from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.distributed import joined, world_from_env
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer

@@ -71,6 +71,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from worldr1.cli import stage
+    from worldr1.stagekit import stage
 
     stage(main)
