@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from worldr1 import config, store
-from worldr1.stagekit import stage
 from worldr1.policy import load_policy
+from worldr1.stagekit import stage
 
 PARAMS = ["seed", "policy"]
 

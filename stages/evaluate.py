@@ -9,11 +9,11 @@ from pathlib import Path
 from rich.table import Table
 
 from worldr1 import config, store
-from worldr1.stagekit import err, out, progress_bar, stage
 from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.evaluate import METRICS, evaluate, summary, test_prompts
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
+from worldr1.stagekit import err, out, progress_bar, stage
 from worldr1.toyworld.classifier import load_toy_classifier
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "evaluate"]

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.evaluate import evaluate, probe_prompts, summary
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
+from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.toyworld.classifier import load_toy_classifier
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "probe"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from worldr1 import config, store
-from worldr1.stagekit import err, stage
 from worldr1.prompts import build_prompt_set
+from worldr1.stagekit import err, stage
 
 # The params keys this stage reads: the same list as its `params:` in dvc.yaml (a test checks).
 PARAMS = ["seed", "prompts.sources", "prompts.generator", "prompts.toy", "prompts.max_chars"]

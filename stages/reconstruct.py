@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from worldr1 import config, store
-from worldr1.stagekit import err, progress_bar, round_item, stage
+from worldr1.device import default_device
 from worldr1.distributed import atomic_dir, gather_rows, joined, world_from_env
-from worldr1.policy import default_device
 from worldr1.reconstruct import load_reconstructor
 from worldr1.reconstruct.run import reconstruct_round
+from worldr1.stagekit import err, progress_bar, round_item, stage
 
 PARAMS = ["reconstruct", "rollout.fps"]
 

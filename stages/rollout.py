@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from worldr1 import config, store
-from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.distributed import atomic_dir, gather_rows, joined, world_from_env
 from worldr1.grpo.rollout import group_ids, rollout_round, round_batch
 from worldr1.policy import load_policy
+from worldr1.stagekit import err, progress_bar, round_item, stage
 
 # What dvc.yaml lists under this stage's params (with the round's own item, rounds.<round>).
 PARAMS = ["seed", "prompts.batch_per_round", "camera", "policy", "rollout"]

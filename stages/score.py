@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.rewards import load_judge
 from worldr1.rewards.quality import load_quality
 from worldr1.rewards.report import round_summary
 from worldr1.rewards.score import Scorer
+from worldr1.stagekit import err, progress_bar, round_item, stage
 
 PARAMS = ["reward", "camera", "grpo.adv_clip"]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from worldr1 import config, store
-from worldr1.stagekit import err, progress_bar, round_item, stage
 from worldr1.distributed import joined, world_from_env
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
 from worldr1.grpo.update import STATE, load_trainer_state, save_trainer_state, stored_samples
 from worldr1.ids import derive_seed
 from worldr1.policy import load_policy
+from worldr1.stagekit import err, progress_bar, round_item, stage
 
 # What dvc.yaml lists under this stage's params.
 PARAMS = ["seed", "policy", "rollout", "grpo"]

@@ -124,6 +124,15 @@ def test_every_imported_project_file_is_a_dep(name: str, stage: dict) -> None:
 
 
 @pytest.mark.parametrize(("name", "stage"), stage_defs(), ids=[n for n, _ in stage_defs()])
+def test_no_listed_project_file_goes_unused(name: str, stage: dict) -> None:
+    # A module listed but never imported reruns the stage for nothing (folders may hold more).
+    files = closure(script_of(stage))
+    unused = [d for d in stage["deps"] if str(d).startswith("worldr1/") and str(d).endswith(".py") and d not in files
+              and d not in NOT_DEPS]
+    assert not unused, f"{name} lists {unused} as deps but never imports them"
+
+
+@pytest.mark.parametrize(("name", "stage"), stage_defs(), ids=[n for n, _ in stage_defs()])
 def test_dvc_params_are_the_stages_params(name: str, stage: dict) -> None:
     declared = [p for p in stage["params"] if p != "rounds.${key}"]
     assert declared == stage_params(script_of(stage)), name

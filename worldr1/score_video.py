@@ -119,7 +119,7 @@ class VideoScorer:
 
     def __init__(self, params: config.Params, reconstructor: Reconstructor | None = None) -> None:
         """`reconstructor` replaces the one params name (a model already in memory)."""
-        from worldr1.policy import default_device
+        from worldr1.device import default_device
         from worldr1.reconstruct import load_reconstructor
         from worldr1.rewards import load_judge
         from worldr1.rewards.quality import load_quality

@@ -34,7 +34,7 @@ import worldr1
 from worldr1.errors import UserError
 
 # ---------------------------------------------------------------------------------------------
-# Paths (DESIGN.md, "The loop")
+# Paths (README, "What runs today": one folder per round, one file per stage output)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import torch
+
+from worldr1.device import default_device, seeded
+
+__all__ = ["Policy", "default_device", "resolve_dtype", "seeded"]  # the device helpers: worldr1/device.py
 
 
 @runtime_checkable
@@ -43,17 +46,6 @@ class Policy(Protocol):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         ...
 
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run with torch's global RNG at `seed`, restoring it afterwards (for library inits we don't control)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -1,4 +1,4 @@
-"""Model profiles (DESIGN.md, "Model profiles"): named sets of params shipped with the package.
+"""Model profiles (README, "Profiles"): named sets of params shipped with the package.
 
 `worldr1 profile use NAME` rewrites params.yaml from `NAME.yaml` here, keeping the user's `rounds`
 (and their comments) and `launch` (it belongs to the machine, not the model), and pointing `evaluate.policy` at the last of them. Every other value comes

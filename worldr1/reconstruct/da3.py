@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from worldr1 import weights
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
 from worldr1.geometry.cameras import resize_intrinsics, to_4x4
 from worldr1.geometry.gaussians import Gaussians
-from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.base import Reconstruction
 
 TINY_SEED = 4321

@@ -21,9 +21,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
 from worldr1.geometry.cameras import resize_intrinsics
-from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.base import Reconstruction
 
 NAME = "toy"

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from worldr1 import weights
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
-from worldr1.policy.base import default_device, seeded
 
 REPO = "xswu/HPSv2"
 CHECKPOINT = "HPS_v2.1_compressed.pt"

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from worldr1 import weights
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
-from worldr1.policy.base import default_device, seeded
 from worldr1.rewards.judge import digit_token_ids, expected_digit_score
 
 QUESTION = (

@@ -31,9 +31,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldr1.config import ToyClassifierPretrain
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
 from worldr1.ids import derive_seed
-from worldr1.policy.base import default_device, seeded
 from worldr1.reconstruct.toy import frames_tensor, resize_frames
 from worldr1.rewards.report import auc
 from worldr1.toyworld.corrupt import Corruption, ToyClip
