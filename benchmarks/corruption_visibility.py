@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from worldr1 import config, store
+from worldr1.toyworld.corrupt import Corruption
 from worldr1.toyworld.suite import SOUND, make_suite
 
-LOCAL = ("object_jump", "colour_change", "size_change", "scene_swap")
+LOCAL = tuple(c.value for c in Corruption)
 
 
 def main() -> None:

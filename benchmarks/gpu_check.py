@@ -103,7 +103,8 @@ def full_size(policy, smoke: bool) -> None:  # noqa: ANN001
     policy.pipe.transformer = policy.transformer = transformer
     policy.pipe.vae = vae.to(policy.device, torch.float32).eval()
     policy.pipe.text_encoder = encoder.to(policy.device, policy.dtype).eval()
-    policy.attention = pin_attention(policy.transformer, resolve_attention("auto", policy.device, policy.dtype))
+    policy.attention = resolve_attention("auto", policy.device, policy.dtype)
+    pin_attention(policy.transformer, policy.attention)
 
 
 def forward_flops(cfg: dict, tokens: int, text_tokens: int) -> float:

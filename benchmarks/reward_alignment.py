@@ -17,14 +17,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from scipy.stats import spearmanr
 
 from worldr1 import store
+from worldr1.rewards import combine
 from worldr1.toyworld.classifier import load_toy_classifier
 from worldr1.video import read_mp4
 
-TERMS = ("s_recon", "s_reproj", "s_traj", "r_gen")
+TERMS = tuple(t for t in combine.TERMS if t != "s_meta")  # the judge is off in the toy world
 
 
 def group_rho(groups: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -40,18 +40,19 @@ def main() -> None:
     args = ap.parse_args()
     paths = store.Paths()
     classifier = load_toy_classifier(Path(paths.toy_classifier))
-    names = args.rounds or sorted(p.name for p in Path("data/rounds").iterdir() if (p / "rewards.parquet").exists())
+    names = args.rounds or sorted(p.name for p in Path(paths.round_dir("r000")).parent.iterdir()
+                                  if Path(paths.rewards(p.name)).exists())
     rows = []
     for name in names:
-        rdir = Path("data/rounds") / name
-        rewards = {r["sample_id"]: r for r in pq.read_table(rdir / "rewards.parquet").to_pylist()}
-        for s in pq.read_table(rdir / "rollout" / "samples.parquet").to_pylist():
+        rollout = Path(paths.rollout_dir(name))
+        rewards = {r["sample_id"]: r for r in store.read_table(paths.rewards(name), store.REWARDS).to_pylist()}
+        for s in store.read_table(paths.samples(name), store.SAMPLES).to_pylist():
             r = rewards.get(s["sample_id"])
             if s["status"] != "ok" or r is None or r["status"] != "ok":
                 continue
             w = {t: (r[f"w_{t}"] or 0.0) * (r[t] or 0.0) for t in TERMS}
             rows.append({"round": name, "prompt_id": s["prompt_id"], "reward": r["reward"], "psnr": r["psnr"],
-                         "motion": r["motion"], "p": classifier.p_consistent(read_mp4(rdir / "rollout" / s["video"])),
+                         "motion": r["motion"], "p": classifier.p_consistent(read_mp4(rollout / s["video"])),
                          **{f"w{t}": v for t, v in w.items()}, **{t: r[t] for t in TERMS}})
     keys = sorted({(r["round"], r["prompt_id"]) for r in rows})
     groups = [[r for r in rows if (r["round"], r["prompt_id"]) == k] for k in keys]

@@ -43,12 +43,12 @@ def test_checkpoint_loads_with_hpsv2s_layout(tmp_path: Path, hps: HPSv21) -> Non
     with torch.no_grad():
         for p in fresh.model.parameters():
             p.add_(1.0)
-    loaded = HPSv21.from_checkpoint(path, (fresh.model, None, fresh.preprocess), torch.device("cpu"))
+    loaded = HPSv21.from_checkpoint(path, fresh.model, fresh.preprocess, torch.device("cpu"))
     v = video(1)
     assert loaded.score(v, "a lighthouse", 3) == pytest.approx(hps.score(v, "a lighthouse", 3), abs=1e-6)
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match=f"could not load HPSv2.1 from .*{CHECKPOINT}"):
-        HPSv21.from_checkpoint(path, (fresh.model, None, fresh.preprocess), torch.device("cpu"))
+        HPSv21.from_checkpoint(path, fresh.model, fresh.preprocess, torch.device("cpu"))
 
 
 def test_missing_weights_is_one_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

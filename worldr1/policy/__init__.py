@@ -6,7 +6,8 @@ diffusers and transformers, which cost seconds at every stage's process start.
 
 from typing import Any
 
-from worldr1.policy.base import Policy, default_device, resolve_dtype, seeded
+from worldr1.device import default_device, seeded
+from worldr1.policy.base import Policy, resolve_dtype
 
 __all__ = ["PRESETS", "Policy", "WanPolicy", "default_device", "load_policy", "load_wan", "resolve_dtype", "seeded"]
 

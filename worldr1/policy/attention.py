@@ -32,8 +32,8 @@ def resolve_attention(name: str, device: torch.device, dtype: torch.dtype) -> st
     return name
 
 
-def pin_attention(transformer: torch.nn.Module, backend: str) -> str:
-    """Every attention module of a diffusers transformer computes with `backend`; returns it."""
+def pin_attention(transformer: torch.nn.Module, backend: str) -> None:
+    """Every attention module of a diffusers transformer computes with `backend`."""
     # diffusers warns at every call that backends are experimental; the choice here is deliberate.
     quiet = logging.getLogger("diffusers.models.modeling_utils")
     level = quiet.level
@@ -42,4 +42,3 @@ def pin_attention(transformer: torch.nn.Module, backend: str) -> str:
         transformer.set_attention_backend(backend)
     finally:
         quiet.setLevel(level)
-    return backend

@@ -7,10 +7,6 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from worldr1.device import default_device, seeded
-
-__all__ = ["Policy", "default_device", "resolve_dtype", "seeded"]  # the device helpers: worldr1/device.py
-
 
 @runtime_checkable
 class Policy(Protocol):

@@ -23,5 +23,6 @@ def load_policy(cfg: PolicyParams, device: torch.device | None = None, root: str
         from worldr1.policy.wan import load_wan
 
         policy = load_wan(cfg, device)
-    policy.attention = pin_attention(policy.transformer, resolve_attention(cfg.attention, policy.device, policy.dtype))
+    policy.attention = resolve_attention(cfg.attention, policy.device, policy.dtype)
+    pin_attention(policy.transformer, policy.attention)
     return policy

@@ -14,11 +14,11 @@ from safetensors import SafetensorError, safe_open
 
 from worldr1.config import Lora
 from worldr1.config import Policy as PolicyParams
+from worldr1.device import seeded
 from worldr1.distributed import World, shard_frozen
 from worldr1.errors import UserError
-from worldr1.store import sort_safetensors_metadata
 from worldr1.ids import derive_seed
-from worldr1.policy.base import seeded
+from worldr1.store import sort_safetensors_metadata
 
 ADAPTER = "default"
 WEIGHTS = "pytorch_lora_weights.safetensors"

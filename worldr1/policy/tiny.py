@@ -13,7 +13,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipe
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
-from worldr1.policy.base import seeded
+from worldr1.device import seeded
 
 TINY_SEED = 1234
 TEXT_DIM = 32

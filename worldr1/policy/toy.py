@@ -21,8 +21,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from worldr1.config import ToyPolicyNet
+from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
-from worldr1.policy.base import default_device, resolve_dtype, seeded
+from worldr1.policy.base import resolve_dtype
 from worldr1.policy.lora import LoraPolicy
 
 NAME = "toy"

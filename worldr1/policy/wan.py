@@ -15,9 +15,10 @@ from safetensors import SafetensorError
 
 from worldr1 import weights
 from worldr1.config import Policy as PolicyParams
+from worldr1.device import default_device
 from worldr1.errors import UserError
 from worldr1.policy import lora
-from worldr1.policy.base import default_device, resolve_dtype
+from worldr1.policy.base import resolve_dtype
 
 # The real models by preset name; anything else in policy.model is a repo id or a local folder.
 PRESETS = {

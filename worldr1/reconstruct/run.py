@@ -84,6 +84,7 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
             if len(used) < 2:
                 raise ReconstructionFailed(f"{len(frames)} frames: a held-out scene needs 2 even frames (3 frames in all)")
             even = reconstructor.reconstruct(frames[used])
+            check_cameras(even.cameras)
         scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel, even)
         depth = recon.depth[torch.isfinite(recon.depth) & (recon.depth > 0)]
         median_depth = float(depth.median()) if depth.numel() else 1.0

@@ -11,6 +11,7 @@ toy sizes with fixed random weights (open_clip's `CLIP` from a config), for test
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ class HPSv21:
         self.tokenizer = tokenizer
         self.name = name
         self.device = device
+        self._text: dict[str, torch.Tensor] = {}  # a group's samples share their prompt
 
     @classmethod
     def load(cls, device: torch.device | None = None) -> HPSv21:
@@ -50,14 +52,14 @@ class HPSv21:
 
         device = device or default_device()
         folder = weights.require(REPO, CHECKPOINT)
-        return cls.from_checkpoint(folder / CHECKPOINT, open_clip.create_model_and_transforms(
-            ARCHITECTURE, pretrained=None, device="cpu"), device)
+        model, _, preprocess = open_clip.create_model_and_transforms(ARCHITECTURE, pretrained=None, device="cpu")
+        return cls.from_checkpoint(folder / CHECKPOINT, model, preprocess, device)
 
     @classmethod
-    def from_checkpoint(cls, path: Path, made: tuple, device: torch.device) -> HPSv21:  # noqa: ANN001
+    def from_checkpoint(cls, path: Path, model: torch.nn.Module, preprocess: Callable[[Image.Image], torch.Tensor],
+                        device: torch.device) -> HPSv21:
         import open_clip
 
-        model, _, preprocess = made
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
             state = checkpoint.get("state_dict", checkpoint)
@@ -81,12 +83,16 @@ class HPSv21:
         return cls(model, preprocess, open_clip.get_tokenizer(ARCHITECTURE), "hpsv2.1 (tiny random)",
                    device or torch.device("cpu"))
 
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        return torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else contextlib.nullcontext()
+
     @torch.no_grad()
     def score(self, frames: np.ndarray, prompt: str, seed: int) -> float:
+        if prompt not in self._text:
+            with self._autocast():
+                features = self.model.encode_text(self.tokenizer([prompt]).to(self.device), normalize=True)
+            self._text = {prompt: features.float()}  # one prompt at a time: a round scores group by group
         image = self.preprocess(Image.fromarray(np.ascontiguousarray(frames[pick_frame(len(frames), seed)])))
-        text = self.tokenizer([prompt]).to(self.device)
-        autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
-        with autocast:
+        with self._autocast():
             image_features = self.model.encode_image(image[None].to(self.device), normalize=True)
-            text_features = self.model.encode_text(text, normalize=True)
-        return float((image_features.float() * text_features.float()).sum())
+        return float((image_features.float() * self._text[prompt]).sum())
