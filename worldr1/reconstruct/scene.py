@@ -99,10 +99,11 @@ def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float
     if recon.gaussians is not None:
         if not holdout:
             return SceneGaussians(recon.gaussians, used, fraction)
+        # Caller errors, not a sample's: TypeError escapes reconstruct_frames' per-sample catch.
         if even is None or even.gaussians is None:
-            raise ValueError("a held-out scene from a model's own Gaussians needs the model's pass on the even frames")
+            raise TypeError("a held-out scene from a model's own Gaussians needs the model's pass on the even frames")
         if len(even.extrinsics) != len(used):
-            raise ValueError(f"the even frames' pass has {len(even.extrinsics)} cameras, expected {len(used)}")
+            raise TypeError(f"the even frames' pass has {len(even.extrinsics)} cameras, expected {len(used)}")
         try:
             to_even = align_passes(recon.extrinsics[used], recon.depth[used].double().numpy(),
                                    even.extrinsics, even.depth.double().numpy())
