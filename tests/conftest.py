@@ -1,22 +1,17 @@
+"""Fixtures and pytest hooks; the plain helpers the tests share live in helpers.py."""
+
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ONE_THREAD, ROOT, TWO_ROUNDS, Finished, edit, make_project, run
 
 from worldr1 import config
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-# What a DVC run of the pipeline needs from the checkout.
-PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", "stages", "worldr1", "data/sources"]
 
 
 @pytest.fixture(scope="session")
@@ -41,69 +36,19 @@ def params_dict(shipped_params: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(shipped_params)
 
 
-def run_env() -> dict[str, str]:
-    """The environment of a stage run: this venv first on PATH, DVC quiet and offline."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["HF_HUB_OFFLINE"] = "1"
-    env["COLUMNS"] = "200"  # rich wraps tables to the terminal; keep lines whole for the asserts
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, cwd=cwd, env={**run_env(), **(env or {})}, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
 @pytest.fixture
 def project(tmp_path: Path, tiny_params_file: Path) -> Path:
     """A copy of the project in a fresh git repository, ready for `dvc repro`, on the tiny profile."""
     return make_project(tmp_path / "project", tiny_params_file)
 
 
-def make_project(dest: Path, tiny_params_file: Path) -> Path:
-    dest.mkdir()
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    shutil.copy2(tiny_params_file, dest / "params.yaml")
-    run(["git", "init", "-q"], dest)
-    return dest
-
-
-#: One torch thread per stage process, as torchrun gives each rank: CPU reductions split over
-#: threads round differently, so runs compared byte for byte hold the threads fixed.
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Finished:
-    path: Path     # read-only: copy it (`copy_project`) to change anything
-    stdout: str    # what `dvc repro` printed
-
-
 @pytest.fixture(scope="session")
 def two_rounds(tmp_path_factory: pytest.TempPathFactory, tiny_params_file: Path) -> Finished:
     """Two small tiny-profile rounds and evaluate, every stage run once by `dvc repro` with one
     thread per process; shared by the update-stage and scale-out tests (a minute and a half)."""
-    from test_rollout import edit
-    from test_update_stage import TWO_ROUNDS
-
     dest = make_project(tmp_path_factory.mktemp("two-rounds") / "project", tiny_params_file)
     edit(dest, TWO_ROUNDS)
     return Finished(dest, run(["dvc", "repro"], dest, env=ONE_THREAD).stdout)
-
-
-def copy_project(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, symlinks=True)
-    return dest
 
 
 # Under `make test` the suite runs on two xdist workers (Makefile). Each worker and every process it

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import BIN, ROOT, run
+from helpers import BIN, ROOT, run
 from worldr1 import audit, store
 from worldr1.errors import UserError
 

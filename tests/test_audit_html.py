@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from conftest import BIN, ROOT, run
+from helpers import BIN, ROOT, run
 from worldr1 import store
 from worldr1.audit.html import write_html
 from worldr1.rewards.combine import TERMS

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BIN, ROOT, run
+from helpers import BIN, ROOT, run
 from worldr1 import config
 from worldr1.errors import UserError
 from worldr1.rounds import add_rounds, new_rounds, phase_of

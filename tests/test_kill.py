@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from test_rollout import edit
-
-from conftest import ONE_THREAD, Finished, copy_project, run, run_env
+from helpers import ONE_THREAD, Finished, copy_project, edit, run, run_env
 from worldr1 import store
 from worldr1.locks import LOCKS
 

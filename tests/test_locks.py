@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from helpers import run
 from worldr1 import store
 from worldr1.errors import UserError
 from worldr1.locks import stage_lock

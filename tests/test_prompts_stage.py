@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, run
+from helpers import ROOT, run
 from worldr1 import config, store
 
 OUT = Path("data/prompts/prompts.parquet")

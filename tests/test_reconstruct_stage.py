@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image
 
-from conftest import Finished, copy_project, run
+from helpers import Finished, copy_project, run
 from worldr1 import store
 from worldr1.video import read_mp4
 

@@ -3,12 +3,8 @@ and the stage runs under DVC with clear errors for bad inputs."""
 
 from __future__ import annotations
 
-import contextlib
 import filecmp
-import io
 import json
-import os
-import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +16,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from conftest import BIN, ROOT, Finished, copy_project, run
+from helpers import BIN, ROOT, Finished, copy_project, edit, run, stage_error
 from worldr1 import config, store
 from worldr1.errors import UserError
 from worldr1.grpo.rollout import draw_batch, rollout_round, round_batch
@@ -114,27 +110,6 @@ def test_same_seed_gives_byte_identical_round(tmp_path: Path, params: config.Par
     assert not mismatch and not errors, mismatch
 
 
-def edit(project: Path, changes: dict[str, Any]) -> None:
-    """Set params keys (dotted paths) in the project's params.yaml, keeping the rest."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    path = project / "params.yaml"
-    doc = yaml.load(path.read_text())
-    for key, value in changes.items():
-        *parents, last = key.split(".")
-        node = doc
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    with path.open("w") as f:
-        yaml.dump(doc, f)
-
-
-SMALL_PARAMS = {"policy.model": "tiny", "prompts.batch_per_round": 2, "rollout.group_size": 2, "rollout.steps": 6,
-                "rollout.frames": 9, "rollout.height": 32, "rollout.width": 32}
-
-
 def test_dvc_repro_rollout_then_cache_hit(two_rounds: Finished, tmp_path: Path) -> None:
     for stage in ("prompts", "base", "rollout@r000"):
         assert f"Running stage '{stage}'" in two_rounds.stdout
@@ -151,39 +126,6 @@ def test_dvc_repro_rollout_then_cache_hit(two_rounds: Finished, tmp_path: Path) 
     # A GRPO knob is not the rollout's business: still cached.
     edit(project, {"grpo.lr": 3.0e-4})
     assert "Running stage" not in run(["dvc", "repro", "rollout@r000"], project).stdout
-
-
-def stage_error(project: Path, args: list[str], in_process: bool = True) -> str:
-    """The one error line of a stage script run on `project`, which must exit 2.
-
-    In this process by default (the same `stage()` wrapper runs; a fresh interpreter costs ~5 s
-    of imports per case); `in_process=False` checks the real process boundary too."""
-    if in_process:
-        code, stderr = _run_stage_here(project, args)
-    else:
-        proc = run([sys.executable, *args], project, check=False)
-        code, stderr = proc.returncode, proc.stderr
-    assert code == 2, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Fix:" in lines[0], proc.stderr
-    return lines[0]
-
-
-def _run_stage_here(project: Path, args: list[str]) -> tuple[int | str | None, str]:
-    buf = io.StringIO()
-    cwd, argv = Path.cwd(), sys.argv
-    os.chdir(project)
-    sys.argv = list(args)
-    try:
-        with contextlib.redirect_stderr(buf):
-            runpy.run_path(args[0], run_name="__main__")
-        code: int | str | None = 0
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        os.chdir(cwd)
-        sys.argv = argv
-    return code, buf.getvalue()
 
 
 def test_rollout_bad_inputs_leave_no_round_directory(two_rounds: Finished, tmp_path: Path) -> None:

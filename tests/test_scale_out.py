@@ -16,10 +16,8 @@ import fsdp_ranks
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_rollout import edit
-from test_update_stage import ran
 
-from conftest import BIN, ONE_THREAD, ROOT, Finished, copy_project, run
+from helpers import BIN, ONE_THREAD, ROOT, Finished, copy_project, edit, ran, run
 from worldr1.distributed import World, fsdp_mesh_shape, joined, world_from_env
 from worldr1.errors import UserError
 from worldr1.launch import command, launch_line

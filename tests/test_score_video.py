@@ -11,8 +11,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from conftest import BIN, ROOT, run
-from test_rollout import edit
+from helpers import BIN, ROOT, edit, run
 from worldr1 import audit, config, ids, store
 from worldr1.geometry.cameras import intrinsics_from_fov
 from worldr1.geometry.raster import render

@@ -12,10 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import ROOT, run
+from helpers import ROOT, edit, ran, run
 from ruamel.yaml import YAML
-from test_rollout import edit
-from test_update_stage import ran
 
 from worldr1 import config
 from worldr1.grpo.sampler import Schedule, sample

@@ -14,9 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import BIN, Finished, copy_project, run
+from helpers import BIN, Finished, copy_project, edit, ran, run, stage_error
 from safetensors.torch import load_file, save_file
-from test_rollout import SMALL_PARAMS, edit, stage_error
 
 from worldr1 import config, store
 from worldr1.errors import UserError
@@ -27,16 +26,6 @@ from worldr1.ids import derive_seed
 from worldr1.policy import load_wan
 from worldr1.policy.lora import WEIGHTS
 from worldr1.policy.tiny import tiny_pipeline
-
-TWO_ROUNDS = {**SMALL_PARAMS, "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
-              "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3, "evaluate.policy": "r001", "evaluate.prompts": 2,
-              "probe.prompts": 1, "probe.seeds": 2,
-              "reconstruct.process_res": 56}  # DA3's smallest sensible working size: the tests' slowest model
-
-
-def ran(stdout: str) -> set[str]:
-    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
-
 
 def rewrite(path: Path, table: pa.Table) -> None:
     path.unlink()  # it may be a link into DVC's cache: never write through it

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from worldr1 import config
 from worldr1.reconstruct.scene import ReconstructionFailed
 from worldr1.reconstruct.toy import ToyReconstructor

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,16 +24,31 @@ def test_odd_frame_size_is_refused_before_ffmpeg_runs(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_encoder_that_writes_nothing_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Silent:
-        def append_data(self, frame: np.ndarray) -> None:
-            pass
-
-    @contextlib.contextmanager
-    def silent_writer(*args: Any, **kwargs: Any) -> Iterator[Silent]:
-        yield Silent()
-
-    monkeypatch.setattr(video.imageio, "get_writer", silent_writer)
-    with pytest.raises(RuntimeError, match="ffmpeg wrote nothing"):
-        video.write_mp4(tmp_path / "a.mp4", frames(32, 32), fps=8)
+def test_no_frames_is_refused_before_the_encoder_runs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="F >= 1"):
+        video.write_mp4(tmp_path / "a.mp4", np.zeros((0, 32, 32, 3), np.uint8), fps=8)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_frames_encode_to_the_same_bytes(tmp_path: Path) -> None:
+    video.write_mp4(tmp_path / "a.mp4", frames(32, 32), fps=8)
+    video.write_mp4(tmp_path / "b.mp4", frames(32, 32), fps=8)
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_a_failing_encoder_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("encoder broke")
+
+    monkeypatch.setattr(video.av.VideoFrame, "from_ndarray", broken)
+    (tmp_path / "a.mp4").write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        video.write_mp4(tmp_path / "a.mp4", frames(32, 32), fps=8)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+    assert (tmp_path / "a.mp4").read_bytes() == b"old"
+
+
+def test_frames_survive_the_round_trip_within_h264s_loss(tmp_path: Path) -> None:
+    smooth = np.broadcast_to(np.linspace(0, 255, 32, dtype=np.uint8)[None, None, :, None], (3, 32, 32, 3)).copy()
+    video.write_mp4(tmp_path / "a.mp4", smooth, fps=8)
+    assert np.abs(video.read_mp4(tmp_path / "a.mp4").astype(int) - smooth).mean() < 2.0

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from worldr1 import config, store
 from worldr1.errors import UserError
+from worldr1.rewards.terms import names
 from worldr1.stagekit import err, fail, out, progress_bar
 
 try:  # typer >= 0.2x runs its own copy of click, whose exceptions are not click's
@@ -290,8 +291,7 @@ def score_videos(
     table.add_row("frames", *[f"{len(c.frames)} of {c.total_frames}" for c in clips])
     table.add_row("size, fps", *[f"{c.frames.shape[2]}x{c.frames.shape[1]}, {c.fps:.3g}" for c in clips])
     table.add_row("status", *["ok" if r["status"] == "ok" else f"[red]{escape(r['status'])}[/]" for r in rows])
-    for term in ("reward", "s_recon", "s_reproj", "s_traj", "s_meta", "r_gen", "psnr", "ssim", "lpips", "reproj_psnr",
-                 "motion", "motion_factor"):
+    for term in ("reward", *names(), "psnr", "ssim", "lpips", "reproj_psnr", "motion", "motion_factor"):
         table.add_row(term, *["-" if r[term] is None else f"{r[term]:.3f}" for r in rows])
     for note in ("s_traj_reason", "error"):
         if any(r[note] for r in rows):
@@ -335,7 +335,7 @@ def audit(
     """Why did samples score what they scored? Offline summaries of reward artifacts."""
     from worldr1 import audit as au
 
-    columns = ("reward", "s_recon", "s_reproj", "s_traj", "s_meta", "r_gen", "motion")
+    columns = ("reward", *names(), "motion")
     if compare and html is not None:
         raise UserError("--html reports files, not a --compare", "drop --compare, or run the two separately")
     if compare:

@@ -11,14 +11,16 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from worldr1.errors import UserError
+from worldr1.rewards.terms import REWARD_TERMS, RewardTerm
 
 PARAMS_FILE = "params.yaml"
 
@@ -162,12 +164,17 @@ class Reconstruct(Group):
     holdout: bool
 
 
-class RewardWeights(Group):
-    s_recon: NonNegFloat
-    s_reproj: NonNegFloat
-    s_traj: NonNegFloat
-    s_meta: NonNegFloat
-    r_gen: NonNegFloat
+def reward_weights_model(terms: Sequence[RewardTerm] = REWARD_TERMS) -> type[Group]:
+    """`reward.weights`: one non-negative weight per term of the registry, each required."""
+    fields: dict[str, Any] = {t.name: (NonNegFloat, ...) for t in terms}
+    return create_model("RewardWeights", __base__=Group, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    class RewardWeights(Group):  # what a type checker sees: the fields come from the registry
+        def __getattr__(self, name: str) -> float: ...
+else:
+    RewardWeights = reward_weights_model()
 
 
 class Reproj(Group):

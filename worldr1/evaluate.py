@@ -45,10 +45,13 @@ from worldr1.policy.base import Policy
 from worldr1.rewards.recon import s_recon
 from worldr1.rewards.report import finite_mean
 from worldr1.rewards.score import load_views
+from worldr1.rewards.terms import evaluated
 from worldr1.score_video import Video, VideoScorer
 
-METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout",
-           "s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward", "p_consistent")
+#: the numbers a video's rewards row gives as they are
+FROM_REWARDS = (*evaluated(), "motion", "reward")
+METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout", *FROM_REWARDS,
+           "p_consistent")
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon
          scorer: VideoScorer) -> dict[str, object]:
     row: dict[str, object] = {"policy": label, "prompt_id": prompt.prompt_id, "prompt": prompt.text,
                               "status": reward["status"], "error": reward["error"], **dict.fromkeys(METRICS),
-                              **{k: reward.get(k) for k in ("s_reproj", "s_traj", "s_meta", "r_gen", "motion", "reward")}}
+                              **{k: reward.get(k) for k in FROM_REWARDS}}
     if reward["status"] != "ok":
         return row
     views = load_views(recon, recon_dir)

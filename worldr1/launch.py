@@ -1,6 +1,6 @@
 """`python -m worldr1.launch SCRIPT ARGS...`: run a heavy stage's script under params.yaml's `launch`.
 
-dvc.yaml starts rollout, reconstruct, score, update and evaluate through this module instead of
+dvc.yaml starts rollout, reconstruct, score, update, probe and evaluate through this module instead of
 interpolating `${launch}` into their commands: DVC reruns a stage whose command text changed, and
 the artifacts are the same for any number of ranks, so moving a project from one GPU to eight must
 not redo its finished rounds (nor miss the run-cache). `launch` is read when the stage starts:

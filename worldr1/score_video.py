@@ -58,10 +58,25 @@ class Video:
     total_frames: int    # in the file
 
 
+def sampled_frames(path: Path, max_frames: int) -> tuple[list[np.ndarray], float, int]:
+    """`max_frames` RGB frames spread evenly over the file's first video stream, its frame rate and its
+    frame count. Two passes (packets, then decoding) so a long video never sits in memory whole."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        total = sum(1 for packet in container.demux(stream) if packet.size)
+    wanted = set(frame_indices(total, max_frames))
+    with av.open(str(path)) as container:
+        kept = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted]
+    return kept, fps, total
+
+
 def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
     """A video file's frames, subsampled evenly to `max_frames`; a file that is not one is a UserError."""
-    import imageio.v2 as imageio
-
     path = Path(path)
     if max_frames < 2:
         raise UserError(f"--max-frames {max_frames} is below 2", "a reconstruction needs 2 frames: pass 2 or more")
@@ -70,11 +85,7 @@ def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
     if not path.is_file():
         raise UserError(f"video {path} is not a file", "pass a video file, e.g. clip.mp4")
     try:
-        with imageio.get_reader(str(path), format="FFMPEG") as reader:
-            fps = float(reader.get_meta_data().get("fps") or 0.0)
-            total = int(reader.count_frames())
-            wanted = set(frame_indices(total, max_frames))
-            kept = [np.asarray(f) for i, f in enumerate(reader) if i in wanted]
+        kept, fps, total = sampled_frames(path, max_frames)
     except Exception as exc:  # noqa: BLE001 - ffmpeg's many ways of refusing a file
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read {path} as a video ({reason})",

@@ -19,7 +19,7 @@ import socket
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +32,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 import worldr1
 from worldr1.errors import UserError
+from worldr1.rewards import terms as registry
+from worldr1.rewards.terms import REWARD_TERMS, REWARDS_VERSION, RewardTerm
 
 # ---------------------------------------------------------------------------------------------
 # Paths (README, "What runs today": one folder per round, one file per stage output)
@@ -400,35 +402,39 @@ def _optional_floats(*names: str) -> list[pa.Field]:
     return [pa.field(n, pa.float64()) for n in names]
 
 
-REWARDS = TableSchema(
-    name="rewards",
-    version=2,  # v2: s_reproj (with reproj_psnr, reproj_bad, w_s_reproj)
-    schema=pa.schema(
-        [
-            pa.field("sample_id", pa.string(), nullable=False),
-            pa.field("round", pa.string(), nullable=False),
-            pa.field("phase", pa.string(), nullable=False),
-            pa.field("prompt_id", pa.string(), nullable=False),
-            pa.field("prompt", pa.string(), nullable=False),
-            pa.field("camera", pa.list_(pa.string()), nullable=False),
-            pa.field("group_index", pa.int32(), nullable=False),
-            # The terms, each in [0, 1], null when not computed (see status / s_traj_reason).
-            *_optional_floats("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen"),
-            pa.field("s_traj_reason", pa.string()),
-            # Raw metrics behind them.
-            *_optional_floats("psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation", "traj_rotation",
-                              "motion", "motion_factor"),
-            # The weight each term got in this sample's reward (0: off in this phase, or missing).
-            *_optional_floats("w_s_recon", "w_s_reproj", "w_s_traj", "w_s_meta", "w_r_gen"),
-            *_optional_floats("reward", "group_mean", "group_std"),
-            pa.field("group_valid", pa.int32()),
-            pa.field("advantage", pa.float64()),
-            pa.field("status", pa.string(), nullable=False),
-            pa.field("error", pa.string()),
-        ]
-    ),
-    stage="score@<round>",
-)
+def rewards_schema(terms: Sequence[RewardTerm] = REWARD_TERMS, version: int = REWARDS_VERSION) -> TableSchema:
+    """The rewards table of a registry of terms: each term's score, reason, raw metrics and weight."""
+    return TableSchema(
+        name="rewards",
+        version=version,  # worldr1/rewards/terms.py, beside the terms whose columns it covers
+        schema=pa.schema(
+            [
+                pa.field("sample_id", pa.string(), nullable=False),
+                pa.field("round", pa.string(), nullable=False),
+                pa.field("phase", pa.string(), nullable=False),
+                pa.field("prompt_id", pa.string(), nullable=False),
+                pa.field("prompt", pa.string(), nullable=False),
+                pa.field("camera", pa.list_(pa.string()), nullable=False),
+                pa.field("group_index", pa.int32(), nullable=False),
+                # The terms, each in [0, 1], null when not computed (see status / the reason columns).
+                *_optional_floats(*registry.names(terms)),
+                *[pa.field(n, pa.string()) for n in registry.reason_columns(terms)],
+                # Raw metrics behind them.
+                *_optional_floats(*registry.metric_columns(terms), "motion", "motion_factor"),
+                # The weight each term got in this sample's reward (0: off in this phase, or missing).
+                *_optional_floats(*registry.weight_columns(terms)),
+                *_optional_floats("reward", "group_mean", "group_std"),
+                pa.field("group_valid", pa.int32()),
+                pa.field("advantage", pa.float64()),
+                pa.field("status", pa.string(), nullable=False),
+                pa.field("error", pa.string()),
+            ]
+        ),
+        stage="score@<round>",
+    )
+
+
+REWARDS = rewards_schema()
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,12 @@ import torch
 from worldr1.reconstruct.base import Reconstruction
 from worldr1.reconstruct.scene import ReconstructionFailed
 from worldr1.rewards.report import auc
+from worldr1.rewards.terms import names
 from worldr1.score_video import Video, VideoScorer
 from worldr1.toyworld.suite import DEGENERATE, KINDS, SOUND, SuiteVideo, frames_key
 
 #: the reward and the terms the report ranks by
-SCORES = ("reward", "s_recon", "s_traj", "s_meta", "r_gen", "s_reproj")
+SCORES = ("reward", *names())
 #: the twins the sound clip must beat all at once (`sound_first`)
 CHEATS = ("frozen", "noise", "shuffled")
 

@@ -11,9 +11,9 @@ import pyarrow as pa
 
 from worldr1 import store
 from worldr1.errors import UserError
-from worldr1.rewards.combine import TERMS
+from worldr1.rewards.terms import names
 
-COLUMNS = (*TERMS, "reward", "psnr", "ssim", "motion")
+COLUMNS = (*names(), "reward", "psnr", "ssim", "motion")
 
 
 def expand(paths: list[str]) -> list[str]:

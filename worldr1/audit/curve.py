@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from worldr1.errors import UserError
+from worldr1.rewards.terms import evaluated, names
 
 # From reports/rounds/rK-rewards.json (score) and reports/rounds/rK.json (update).
-REWARD_KEYS = ("reward_mean", "s_recon_mean", "s_reproj_mean", "s_traj_mean", "s_meta_mean", "r_gen_mean", "psnr_mean", "ssim_mean",
-               "motion_mean", "failed")
+REWARD_KEYS = ("reward_mean", *(f"{t}_mean" for t in names()), "psnr_mean", "ssim_mean", "motion_mean", "failed")
 UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_deviation", "grad_norm", "total_optimizer_steps")
 SCHEMA = pa.schema([("round", pa.string()), ("phase", pa.string()),
                     *[(k, pa.int64() if k in ("failed", "total_optimizer_steps") else pa.float64())
@@ -40,8 +40,7 @@ def reward_curve(rounds: dict[str, str], reports: Path) -> pa.Table:
 
 
 # From reports/rounds/rK-probe.json (probe): the fixed probe set's means under each round's policy.
-PROBE_KEYS = ("reward", "psnr_heldout", "ssim_heldout", "s_reproj", "s_traj", "s_meta", "r_gen", "motion",
-              "p_consistent", "failed")
+PROBE_KEYS = ("reward", "psnr_heldout", "ssim_heldout", *evaluated(), "motion", "p_consistent", "failed")
 PROBE_SCHEMA = pa.schema([("round", pa.string()), *[(k, pa.int64() if k == "failed" else pa.float64())
                                                     for k in PROBE_KEYS]])
 

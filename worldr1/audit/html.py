@@ -20,15 +20,16 @@ import worldr1
 from worldr1 import audit as au
 from worldr1 import store
 from worldr1.errors import UserError
-from worldr1.rewards.combine import TERMS
+from worldr1.rewards import terms as registry
+from worldr1.rewards.terms import REWARD_TERMS
+
+TERMS = registry.names()
 
 #: Columns shown with a histogram and in the group tables.
 HISTOGRAMS = (*TERMS, "reward", "advantage")
 GROUP_COLUMNS = (*TERMS, "reward")
-METRICS = ("psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation", "traj_rotation", "motion",
-           "motion_factor")
-COLOURS = {"s_recon": "#2f6fb0", "s_reproj": "#1f9aa8", "s_traj": "#d9731a", "s_meta": "#2e9a58", "r_gen": "#8a4fbf",
-           "reward": "#3b4252", "advantage": "#b0413e"}
+METRICS = (*registry.metric_columns(), "motion", "motion_factor")
+COLOURS = {**registry.colours(), "reward": "#3b4252", "advantage": "#b0413e"}
 #: The terms live in [0, 1]; fixed bins make histograms of different rounds comparable by eye.
 UNIT_RANGE = frozenset(TERMS)
 BINS = 20
@@ -218,10 +219,12 @@ def media_tile(m: Media, small: bool) -> str:
 
 def term_rows(row: dict) -> str:
     out = []
-    for t in TERMS:
-        value, weight = row[t], row[f"w_{t}"]
+    for term in REWARD_TERMS:
+        t = term.name
+        value, weight = row[t], row[term.weight_column]
         width = 0.0 if value is None else 100 * min(1.0, max(0.0, value))
-        note = f" ({row['s_traj_reason']})" if t == "s_traj" and value is None and row["s_traj_reason"] else ""
+        reason = row[term.reason_column] if term.reason_column else None
+        note = f" ({reason})" if value is None and reason else ""
         out.append(f'<tr><th scope="row">{swatch(t)}{e(t)}</th><td class="v">{num(value)}{e(note)}</td>'
                    f'<td class="bar"><span style="width:{width:.1f}%;background:{COLOURS[t]}"></span></td>'
                    f'<td class="w">w {num(weight)}</td></tr>')

@@ -1,4 +1,4 @@
-"""Reward terms (s_recon, s_traj, s_meta, r_gen), their combination, group advantages and guards."""
+"""Reward terms (their registry: terms.py), their combination, group advantages and guards."""
 
 from __future__ import annotations
 

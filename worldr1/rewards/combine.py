@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worldr1.config import Phase, RewardWeights
+from worldr1.rewards.terms import REWARD_TERMS, RewardTerm, names
 
-TERMS = ("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen")
-THREE_D = ("s_recon", "s_reproj", "s_traj", "s_meta")
-#: the terms a frozen video could win: the motion guard scales them
-MOTION_GUARDED = ("s_recon", "s_reproj", "s_traj")
+TERMS = names()
 
 
 @dataclass(frozen=True)
@@ -19,21 +18,23 @@ class Combined:
     weights: dict[str, float]  # the weight each term actually got (0 when off or missing)
 
 
-def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase, motion_factor: float) -> Combined:
+def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase, motion_factor: float,
+            registry: Sequence[RewardTerm] = REWARD_TERMS) -> Combined:
     """`R = sum_i w_i * term_i` over the terms that have a value.
 
     In a dynamic round the 3D terms are off (World-R1 trains those rounds on quality alone). The
-    motion factor scales `MOTION_GUARDED`: a frozen video under a moving prompt cannot win them.
+    motion factor scales the motion-guarded terms: a frozen video under a moving prompt cannot win them.
     """
     used: dict[str, float] = {}
     total, any_valid = 0.0, False
-    for name in TERMS:
+    for term in registry:
+        name = term.name
         value = terms.get(name)
-        w = 0.0 if (phase == "dynamic" and name in THREE_D) else float(getattr(weights, name))
+        w = 0.0 if (phase == "dynamic" and term.three_d) else float(getattr(weights, name))
         if value is None or not math.isfinite(value) or w == 0.0:
             used[name] = 0.0
             continue
-        if name in MOTION_GUARDED:
+        if term.motion_guarded:
             value *= motion_factor
         used[name] = w
         total += w * value

@@ -1,6 +1,6 @@
 """`s_meta`: a vision-language judge (Qwen3-VL) rates the meta-view render 0-9 (see `judge.py`).
 
-As in World-R1, the judge sees the render from the input camera farthest along the path and is
+As in World-R1, the judge sees the render from the input camera farthest from the first one and is
 asked about it with the video's text prompt and a rubric: real 3D structure and parallax, or a
 static or flat picture; distortions. The wording (`question`) is ours; the digit arithmetic is
 World-R1's (the expected digit under the softmax over the ten digit tokens, over 9).
@@ -24,7 +24,7 @@ from worldr1.rewards.judge import digit_token_ids, expected_digit_score
 
 QUESTION = (
     'A video was generated for the text prompt "{prompt}". A 3D scene was reconstructed from that video, '
-    "and this image renders it from the camera that travelled farthest along the video's path.\n"
+    "and this image renders it from the camera farthest from where the video started.\n"
     "Judge the reconstructed scene:\n"
     "- Does it have real 3D structure, with the depth and parallax the camera's motion should reveal, "
     "or is it a static or flat picture, like a photo pasted into space?\n"

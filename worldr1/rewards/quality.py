@@ -10,11 +10,15 @@ code with tiny random weights, for tests and CPU runs.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from worldr1.errors import UserError
+from worldr1.ids import derive_seed
+
+if TYPE_CHECKING:
+    from worldr1.rewards.score import TermInput
 
 #: Mean gradient (per pixel, in [0, 1] units) at which the sharpness score reaches tanh(1) = 0.76.
 SHARPNESS_SCALE = 0.05
@@ -49,3 +53,9 @@ def load_quality(name: str) -> QualityModel:
 
         return HPSv21.tiny() if name == "hpsv2.1-tiny" else HPSv21.load()
     raise UserError(f"unknown reward.quality {name!r}", "use sharpness, hpsv2.1 or hpsv2.1-tiny")
+
+
+def r_gen_columns(v: TermInput) -> dict[str, object]:
+    """r_gen of the video and its prompt, with randomness (HPSv2.1's frame) seeded by the sample."""
+    seed = derive_seed(v.params.seed, str(v.row["sample_id"]), "r_gen")
+    return {"r_gen": v.quality.score(v.video, str(v.row["prompt"]), seed)}

@@ -11,12 +11,16 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from worldr1.errors import UserError
+
+if TYPE_CHECKING:
+    from worldr1.rewards.score import TermInput
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
@@ -108,6 +112,14 @@ def s_recon(renders: np.ndarray, frames: np.ndarray, compare: list[int], metric:
     else:
         value = s
     return ReconScore(float(np.clip(value, 0.0, 1.0)), p, s, lp, list(compare))
+
+
+def s_recon_columns(v: TermInput) -> dict[str, object]:
+    """s_recon and its metrics on the frames that did not build the scene (on all of them when every one did)."""
+    used = set(v.recon.gaussian_frames)
+    compare = [i for i in range(len(v.video)) if i not in used] or list(range(len(v.video)))
+    rec = s_recon(v.recon.inputs, v.video, compare, v.params.reward.recon_metric, v.lpips)
+    return {"s_recon": rec.s_recon, "psnr": rec.psnr, "ssim": rec.ssim, "lpips": rec.lpips}
 
 
 def motion(frames: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from worldr1.rewards.combine import TERMS
+from worldr1.rewards.terms import names
 
 
 def finite_mean(values: list) -> float | None:  # noqa: ANN001
@@ -20,7 +20,7 @@ def round_summary(rows: pa.Table) -> dict[str, object]:
     ok = rows.filter(pa.compute.equal(rows.column("status"), "ok"))
     out: dict[str, object] = {"samples": rows.num_rows, "failed": rows.num_rows - ok.num_rows,
                               "reward_mean": finite_mean(ok.column("reward").to_pylist())}
-    for name in (*TERMS, "psnr", "ssim", "motion"):
+    for name in (*names(), "psnr", "ssim", "motion"):
         out[f"{name}_mean"] = finite_mean(ok.column(name).to_pylist())
     return out
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from worldr1.geometry.cameras import resize_intrinsics
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
+from worldr1.video import frame_indices
+
+if TYPE_CHECKING:
+    from worldr1.rewards.score import TermInput
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,11 @@ def s_reproj(frames: np.ndarray, depth: torch.Tensor, w2c: np.ndarray, K: np.nda
     psnr = 100.0 if mse <= 1e-10 else -10 * math.log10(mse)
     total = sum(v.numel() for v in e.valid)
     return ReprojScore(1.0 - bad, psnr, bad, judged.numel() / total)
+
+
+def s_reproj_columns(v: TermInput) -> dict[str, object]:
+    """s_reproj and its metrics over `reward.reproj.max_frames` evenly spaced frames (pairs grow with their square)."""
+    rp, recon = v.params.reward.reproj, v.recon
+    keep = frame_indices(len(v.video), rp.max_frames)
+    warp = s_reproj(v.video[keep], recon.depth[keep], recon.w2c[keep], recon.K[keep], rp.blur, rp.tolerance)
+    return {"s_reproj": warp.s_reproj, "reproj_psnr": warp.psnr, "reproj_bad": warp.bad}

@@ -13,8 +13,8 @@ go through it and `finish`, so the two cannot drift apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +25,17 @@ from safetensors import safe_open
 
 from worldr1.config import Params, Phase
 from worldr1.distributed import World
-from worldr1.ids import derive_seed
 from worldr1.prompts.camera import Primitive
-from worldr1.prompts.trajectory import MotionScale, target_path
 from worldr1.reconstruct.scene import ReconstructionFailed
+from worldr1.rewards import terms as registry
 from worldr1.rewards.advantages import group_advantages
 from worldr1.rewards.combine import TERMS, combine
-from worldr1.rewards.quality import QualityModel
-from worldr1.rewards.recon import lpips_model, motion, motion_factor, require_lpips, s_recon
-from worldr1.rewards.reproject import s_reproj
-from worldr1.rewards.traj import s_traj
-from worldr1.video import frame_indices, read_mp4
+from worldr1.rewards.quality import QualityModel, r_gen_columns
+from worldr1.rewards.recon import lpips_model, motion, motion_factor, require_lpips, s_recon_columns
+from worldr1.rewards.reproject import s_reproj_columns
+from worldr1.rewards.terms import REWARD_TERMS, RewardTerm
+from worldr1.rewards.traj import s_traj_columns
+from worldr1.video import read_mp4
 
 #: s_traj_reason of a sample whose prompt gave no camera moves
 NO_CAMERA = "no camera sentence in the prompt"
@@ -43,16 +43,15 @@ NO_CAMERA = "no camera sentence in the prompt"
 JUDGE_BLOCK = 8
 
 
-def empty_row(sample: dict, phase: Phase) -> dict[str, object]:
+def empty_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS) -> dict[str, object]:
     """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
     row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
                                                      "group_index")}
     row["phase"] = phase
-    for k in (*TERMS, "s_traj_reason", "psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation",
-              "traj_rotation", "motion", "motion_factor", "reward", "group_mean", "group_std", "advantage", "error"):
+    for k in (*registry.names(terms), *registry.reason_columns(terms), *registry.metric_columns(terms), "motion",
+              "motion_factor", "reward", "group_mean", "group_std", "advantage", "error",
+              *registry.weight_columns(terms)):
         row[k] = None
-    for k in TERMS:
-        row[f"w_{k}"] = None
     row["group_valid"] = None
     row["status"] = "ok"
     return row
@@ -92,6 +91,49 @@ def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
     except Exception as exc:  # noqa: BLE001 - a missing or broken render file
         raise ReconstructionFailed(f"render files unreadable: {str(exc).splitlines()[0][:200]}") from None
     return ReconViews(inputs, meta, w2c, list(recon["gaussian_frames"] or []), K, depth)
+
+
+@dataclass(frozen=True)
+class TermInput:
+    """What a term's `<name>_columns` function (`COMPUTE`) reads of one video."""
+
+    params: Params
+    row: Mapping[str, object]     # the rewards row so far: its prompt, sample_id and camera moves
+    video: np.ndarray             # uint8 [F, H, W, 3]
+    quality: QualityModel
+    lpips: torch.nn.Module | None
+    no_camera_reason: str         # what a term that needs camera moves says when the prompt has none
+    views: ReconViews | None = None
+
+    @property
+    def recon(self) -> ReconViews:
+        """The reconstruction: a 3D term's input only (a video term runs before it is loaded, and in dynamic rounds)."""
+        if self.views is None:
+            raise RuntimeError("a term that is not three_d read the reconstruction: mark it three_d in the registry")
+        return self.views
+
+
+#: A term's columns of one rewards row (its value, metrics and reason; `RewardTerm.columns`).
+TermFn = Callable[[TermInput], dict[str, object]]
+
+#: The term the judge rates: over all rows in batches, after every video is scored (`_judge`).
+JUDGED = "s_meta"
+#: How every other term of the registry is computed from one video. Here, not in the registry: the
+#: registry stays free of models so config and store can import it, and these imports are what puts
+#: each term's module into the score stage's DVC deps.
+COMPUTE: dict[str, TermFn] = {"s_recon": s_recon_columns, "s_reproj": s_reproj_columns, "s_traj": s_traj_columns,
+                              "r_gen": r_gen_columns}
+
+
+def compute_terms(row: dict[str, object], given: TermInput, three_d: bool,
+                  terms: Sequence[RewardTerm] = REWARD_TERMS) -> None:
+    """The registry's video terms (`three_d` False) or 3D terms into `row`, in registry order: a term
+    that raises leaves the ones before it in the row."""
+    for term in terms:
+        if term.three_d == three_d and term.name != JUDGED:
+            columns = COMPUTE[term.name](given)
+            assert columns.keys() <= set(term.columns), f"{term.name} wrote {sorted(columns)}, not its columns"
+            row.update(columns)
 
 
 class Scorer:
@@ -155,8 +197,8 @@ class Scorer:
         """
         try:
             video = frames()
-            row["r_gen"] = self.quality.score(video, str(row["prompt"]),
-                                              derive_seed(self.params.seed, row["sample_id"], "r_gen"))
+            given = TermInput(self.params, row, video, self.quality, self.lpips, no_camera_reason)
+            compute_terms(row, given, three_d=False)
             amount = motion(video)
             moves = list(row["camera"])
             row["motion"] = amount
@@ -165,22 +207,8 @@ class Scorer:
             if row["phase"] == "dynamic":
                 return row, None  # quality only: the 3D terms are off in dynamic rounds
             recon = views()
-            used = set(recon.gaussian_frames)
-            compare = [i for i in range(len(video)) if i not in used] or list(range(len(video)))
-            rec = s_recon(recon.inputs, video, compare, self.params.reward.recon_metric, self.lpips)
-            row.update(s_recon=rec.s_recon, psnr=rec.psnr, ssim=rec.ssim, lpips=rec.lpips)
-            rp = self.params.reward.reproj
-            keep = frame_indices(len(video), rp.max_frames)
-            warp = s_reproj(video[keep], recon.depth[keep], recon.w2c[keep], recon.K[keep], rp.blur, rp.tolerance)
-            row.update(s_reproj=warp.s_reproj, reproj_psnr=warp.psnr, reproj_bad=warp.bad)
-            if moves:
-                target = target_path([Primitive(m) for m in moves], len(recon.w2c),
-                                     MotionScale.from_params(self.params.camera))
-                traj = s_traj(recon.w2c, target)
-                row.update(s_traj=traj.s_traj, traj_translation=traj.translation, traj_rotation=traj.rotation)
-            else:
-                row["s_traj_reason"] = no_camera_reason
-            bad = [k for k in (*TERMS, "psnr", "ssim", "reproj_psnr") if isinstance(row[k], float) and not math.isfinite(row[k])]
+            compute_terms(row, replace(given, views=recon), three_d=True)
+            bad = [k for k in registry.finite_columns() if isinstance(row[k], float) and not math.isfinite(row[k])]
             if bad:
                 raise ReconstructionFailed(f"non-finite {', '.join(bad)}")
             return row, recon.meta

@@ -19,11 +19,17 @@ left) undetermined, which makes the rotation term arbitrary exactly on the most 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from worldr1.geometry.cameras import invert
 from worldr1.geometry.sim3 import umeyama
+from worldr1.prompts.camera import Primitive
+from worldr1.prompts.trajectory import MotionScale, target_path
+
+if TYPE_CHECKING:
+    from worldr1.rewards.score import TermInput
 
 TRANS_EPS = 1e-4
 ROT_EPS_DEG = 1e-3
@@ -134,3 +140,14 @@ def s_traj(pred_w2c: np.ndarray, target_w2c: np.ndarray) -> TrajScore:
     else:
         total = 0.5 * (translation + rotation)
     return TrajScore(float(np.clip(total, 0.0, 1.0)), translation, rotation, p_len, t_len, p_turn, t_turn)
+
+
+def s_traj_columns(v: TermInput) -> dict[str, object]:
+    """s_traj against the target path of the prompt's camera moves; a prompt without moves has no
+    target, so a null s_traj and the reason."""
+    moves = [Primitive(m) for m in cast("list[str]", v.row["camera"])]
+    if not moves:
+        return {"s_traj_reason": v.no_camera_reason}
+    target = target_path(moves, len(v.recon.w2c), MotionScale.from_params(v.params.camera))
+    traj = s_traj(v.recon.w2c, target)
+    return {"s_traj": traj.s_traj, "traj_translation": traj.translation, "traj_rotation": traj.rotation}
