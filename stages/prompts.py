@@ -17,7 +17,10 @@ def main() -> None:
         if not src.path.startswith("data/sources/"):
             err.print(f"note: {src.path} is outside data/sources/, so DVC does not see it change",
                       highlight=False, soft_wrap=True)
-    prompts = build_prompt_set(params.prompts, params.seed)
+    toy_prompt = None
+    if params.prompts.toy.train or params.prompts.toy.test:
+        from worldr1.toyworld.corrupt import clip_prompt as toy_prompt  # the toy world only when asked for
+    prompts = build_prompt_set(params.prompts, params.seed, toy_prompt=toy_prompt)
     provenance = store.Provenance(config.params_hash(params, PARAMS), store.code_version(), models={})
     report = {**prompts.report(), "code": store.git_version()}
     store.write_table(paths.prompts, prompts.table, store.PROMPTS, provenance)

@@ -117,3 +117,14 @@ def test_build_with_generator_only(params_dict: dict[str, Any]) -> None:
     assert built.report()["camera_parsed"] == 300
     again = build_prompt_set(cfg(params_dict, [], generated=300), seed=3)
     assert again.table.equals(built.table)
+
+
+def test_toy_prompts_come_from_the_callers_writer(params_dict: dict[str, Any]) -> None:
+    params_dict["prompts"]["toy"] = {"train": 3, "test": 1}
+    toy = cfg(params_dict, [])
+    with pytest.raises(ValueError, match="pass toy_prompt"):
+        build_prompt_set(toy, seed=0)
+    built = build_prompt_set(toy, seed=0, toy_prompt=lambda scene: f"Camera pan left. Scene {scene}.")
+    rows = built.table.to_pylist()
+    assert [r["split"] for r in rows] == ["train"] * 3 + ["test"]
+    assert {r["source"] for r in rows} == {"toy"} and all(r["camera"] == ["pan_left"] for r in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -47,7 +48,11 @@ def toy_prompt_seed(seed: int, split: str, index: int) -> int:
     return derive_seed(seed, "toy-prompts", split, index) % 2**31
 
 
-def build_prompt_set(cfg: Prompts, seed: int, root: str = ".") -> PromptSet:
+def build_prompt_set(cfg: Prompts, seed: int, root: str = ".", toy_prompt: Callable[[int], str] | None = None) -> PromptSet:
+    """Every source of `cfg`; `toy_prompt(scene_seed)` writes the toy world's prompts when `cfg.toy`
+    asks for some (the caller brings it: the prompt grammar knows no toy world)."""
+    if (cfg.toy.train or cfg.toy.test) and toy_prompt is None:
+        raise ValueError("prompts.toy asks for toy prompts: pass toy_prompt (worldr1.toyworld.corrupt.clip_prompt)")
     lines: list[tuple[SourceLine, str]] = []
     skipped: list[Skipped] = []
     for src in cfg.sources:
@@ -62,9 +67,8 @@ def build_prompt_set(cfg: Prompts, seed: int, root: str = ".") -> PromptSet:
     for split in ("train", "test"):
         count = getattr(cfg.toy, split)
         if count:
-            from worldr1.toyworld.corrupt import clip_prompt  # the toy world only when a profile asks for it
-
-            lines += [(SourceLine(clip_prompt(toy_prompt_seed(seed, split, i)), TOY_SOURCE, i), split)
+            assert toy_prompt is not None
+            lines += [(SourceLine(toy_prompt(toy_prompt_seed(seed, split, i)), TOY_SOURCE, i), split)
                       for i in range(count)]
 
     kept: dict[str, tuple[SourceLine, str]] = {}
