@@ -11,6 +11,7 @@ video's renders back, and ranks sound against broken by:
 
 - `heldout_*`: today's s_recon metrics (PSNR and SSIM at the held-out frames);
 - `input_*`: the same at the frames that built the scene;
+- `all_*`: over every frame (World-R1 renders its scene back at the input views);
 - `gap_*`: held-out minus input (less negative = the held-out frames agree as well as the inputs).
 
 Per corruption: the unpaired AUC (sound clips against all broken ones, as reward-validity.json) and
@@ -38,14 +39,15 @@ from worldr1.score_video import Video, VideoScorer
 from worldr1.toyworld.suite import DEGENERATE, KINDS, SOUND, make_suite
 from worldr1.video import read_mp4
 
-MEASURES = ("heldout_psnr", "heldout_ssim", "input_psnr", "input_ssim", "gap_psnr", "gap_ssim")
+MEASURES = ("heldout_psnr", "heldout_ssim", "input_psnr", "input_ssim", "all_psnr", "all_ssim", "gap_psnr", "gap_ssim")
 
 
 def measures(frames: np.ndarray, renders: np.ndarray, used: list[int]) -> dict[str, float]:
     held = [i for i in range(len(frames)) if i not in used]
     h = s_recon(renders, frames, held, "ssim", None)
     i = s_recon(renders, frames, used, "ssim", None)
-    return {"heldout_psnr": h.psnr, "heldout_ssim": h.ssim, "input_psnr": i.psnr, "input_ssim": i.ssim,
+    a = s_recon(renders, frames, list(range(len(frames))), "ssim", None)
+    return {"all_psnr": a.psnr, "all_ssim": a.ssim, "heldout_psnr": h.psnr, "heldout_ssim": h.ssim, "input_psnr": i.psnr, "input_ssim": i.ssim,
             "gap_psnr": h.psnr - i.psnr, "gap_ssim": h.ssim - i.ssim}
 
 

@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from worldr1 import config, store
-from worldr1.evaluate import EvalPrompt, sample_video
+from worldr1.evaluate import EvalPrompt, sample_eval_video
 from worldr1.grpo.rollout import draw_batch, rollout_round
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
@@ -116,7 +116,7 @@ def main() -> None:
 
     def probe(tmp: Path) -> dict[str, float]:
         uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
-        videos = [sample_video(policy, params, p, uncond) for p in probe_set]
+        videos = [sample_eval_video(policy, params, p, uncond) for p in probe_set]
         out = {"brightness": float(np.mean([brightness(v) for v in videos])),
                "p_consistent": float(np.mean([classifier.p_consistent(v) for v in videos]))}
         if video_scorer is not None:

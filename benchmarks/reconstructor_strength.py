@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.config import ToyReconstructorPretrain
+from worldr1.config import ToyReconstructorPretrainConfig
 from worldr1.reconstruct.toy import ToyReconstructor
 from worldr1.score_video import VideoScorer
 from worldr1.toyworld.data import load_clips
@@ -44,7 +44,7 @@ def main() -> None:
     results = []
     for cand in args.candidates.split(","):
         width, steps = (int(x) for x in cand.split(":"))
-        cfg = ToyReconstructorPretrain.model_validate(
+        cfg = ToyReconstructorPretrainConfig.model_validate(
             {**params.toy.reconstructor.model_dump(), "net": {"width": width},
              "train": {**params.toy.reconstructor.train.model_dump(), "steps": steps}})
         start = time.perf_counter()

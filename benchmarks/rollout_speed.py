@@ -15,7 +15,7 @@ import time
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
-from worldr1.config import Lora, Policy, Sde
+from worldr1.config import LoraConfig, PolicyConfig, SdeConfig
 from worldr1.grpo.sampler import Schedule, sample, trained_steps
 from worldr1.policy import load_wan, seeded
 
@@ -28,7 +28,7 @@ CONFIGS = {
 
 def build(name: str):  # noqa: ANN201
     overrides, frames, height, width = CONFIGS[name]
-    policy = load_wan(Policy(model="tiny", dtype="float32", attention="auto", lora=Lora(rank=8, alpha=16.0, targets=["to_q"])),
+    policy = load_wan(PolicyConfig(model="tiny", dtype="float32", attention="auto", lora=LoraConfig(rank=8, alpha=16.0, targets=["to_q"])),
                       torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if overrides:
         config = dict(policy.transformer.config)
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
     torch.set_grad_enabled(False)
-    sde = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+    sde = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
     prompt, cfg, shift = "Camera orbit left. A stone lighthouse on a headland.", 5.0, 5.0
     print(f"device={'cuda' if torch.cuda.is_available() else 'cpu'} threads={torch.get_num_threads()} "
           f"group={args.group} steps={args.steps} repeats={args.repeats}")

@@ -1,6 +1,6 @@
 """Probe: does an exact (ray-cast) renderer of the toy world lower the reprojection noise floor?
 
-The toy world's frames are splatted from flat Gaussian discs (`toyworld.scene.scene_gaussians`).
+The toy world's frames are splatted from flat Gaussian discs (`toyworld.scene.toy_scene_gaussians`).
 Neighbouring discs blend in view-dependent proportions, so even a consistent clip, warped frame to
 frame with its TRUE depth and cameras (`rewards.reproject.reprojection_errors`), leaves a few
 percent of pixels off by more than the reward's colour tolerance. That floor hides small, local
@@ -10,7 +10,7 @@ Here the same scenes are rendered exactly instead (`toyworld.raycast.raycast_ren
 probe's numbers made the toy world's renderer): every pixel casts supersample x supersample rays
 against the analytic surfaces, each hit takes the colour its disc would have had, and the
 sub-samples are averaged. The Gaussian path is the splatting the toy world used before
-(`toyworld.scene.scene_gaussians` through the rasteriser).
+(`toyworld.scene.toy_scene_gaussians` through the rasteriser).
 The probe prints, for the Gaussian path (gauss) and the ray-cast one (ray):
 1. on the first N consistent clips: the share of valid pixels off by more than 0.12 / 0.06, at a
    blur of 0 and 0.8 px, where they lie (floor, dome, objects, next to a silhouette), and the render
@@ -48,7 +48,7 @@ from worldr1.toyworld.data import clip_seed
 from worldr1.validity import auc as validity_auc
 from worldr1.geometry.raster import render
 from worldr1.toyworld.raycast import DOME, FLOOR, OBJECT, nearest_surface, raycast_render, subpixel_rays, true_depth
-from worldr1.toyworld.scene import ToyScene, scene_gaussians
+from worldr1.toyworld.scene import ToyScene, toy_scene_gaussians
 
 FRAMES, SIZE = 5, 32
 TOLS = (0.12, 0.06)
@@ -79,7 +79,7 @@ def quantised(rgb: np.ndarray) -> torch.Tensor:
 def render_gauss(scenes: Sequence[ToyScene], cameras: Cameras) -> Rendered:
     """The splatted frames the toy world used before (discs through the torch rasteriser, 8 px tiles)."""
     start = time.perf_counter()
-    rgb = [render(scene_gaussians(s), torch.from_numpy(cameras.w2c[f:f + 1]).float(),
+    rgb = [render(toy_scene_gaussians(s), torch.from_numpy(cameras.w2c[f:f + 1]).float(),
                   torch.from_numpy(cameras.K[f:f + 1]).float(), cameras.width, cameras.height, "torch", 8).rgb
            for f, s in enumerate(scenes)]
     frames = quantised(torch.cat(rgb).numpy())

@@ -20,17 +20,17 @@ import numpy as np
 import torch
 from peft.utils import get_peft_model_state_dict
 
-from worldr1.config import Ema, Grpo, Lora, Policy, Sde
+from worldr1.config import EmaConfig, GrpoConfig, LoraConfig, PolicyConfig, SdeConfig
 from worldr1.distributed import World, joined, world_from_env
 from worldr1.grpo.sampler import Schedule, sample
 from worldr1.grpo.trainer import StoredSample, Trainer
 from worldr1.policy.tiny import MAX_SEQUENCE_LENGTH, tiny_pipeline
 from worldr1.policy.wan import WanPolicy
 
-POLICY = Policy(model="tiny", dtype="float32", attention="auto", lora=Lora(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
-GRPO = Grpo(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=0.2, beta=0.01, adv_clip=5.0, inner_epochs=3,
-            minibatch_samples=2, grad_clip=1.0, ema=Ema(enabled=True, decay=0.9))
-SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+POLICY = PolicyConfig(model="tiny", dtype="float32", attention="auto", lora=LoraConfig(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
+GRPO = GrpoConfig(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=0.2, beta=0.01, adv_clip=5.0, inner_epochs=3,
+                  minibatch_samples=2, grad_clip=1.0, ema=EmaConfig(enabled=True, decay=0.9))
+SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 SCHEDULE = Schedule.flow_match(6, 5.0)
 CFG = 3.0
 PROMPTS = ["a slow orbit around a stone fountain", "push in on a red door", "a crane shot over rooftops"]

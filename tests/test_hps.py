@@ -67,10 +67,7 @@ def test_missing_weights_is_one_error_naming_the_file(tmp_path: Path, monkeypatc
 
 
 def test_the_wan_profiles_score_r_gen_with_hpsv2_1() -> None:
-    import yaml
+    from worldr1 import profiles
 
-    from worldr1 import config
-
-    profiles = Path(config.__file__).parent / "profiles"
     for name in ("wan2.1-1.3b", "wan2.1-14b"):
-        assert yaml.safe_load((profiles / f"{name}.yaml").read_text())["reward"]["quality"] == "hpsv2.1"
+        assert profiles.load(name)["reward"]["quality"] == "hpsv2.1"

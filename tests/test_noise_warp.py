@@ -8,7 +8,7 @@ import torch
 
 from worldr1.grpo.noise_warp import WARP_WEIGHT, homographies, warp_noise
 from worldr1.prompts.camera import Primitive as P
-from worldr1.prompts.trajectory import MotionScale
+from worldr1.prompts.camera_path import MotionScale
 
 SCALE = MotionScale()
 

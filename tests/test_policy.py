@@ -78,8 +78,8 @@ def test_ode_sampler_with_cfg_reproduces_wan_pipeline(policy: WanPolicy) -> None
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
-def _sde() -> config.Sde:
-    return config.Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+def _sde() -> config.SdeConfig:
+    return config.SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 
 
 def test_fresh_adapter_changes_nothing_and_reference_disables_it(policy: WanPolicy, params: config.Params) -> None:

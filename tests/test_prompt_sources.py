@@ -85,7 +85,7 @@ def write(path: Path, lines: list[str]) -> str:
     return str(path)
 
 
-def cfg(params_dict: dict[str, Any], sources: list[dict[str, str]], generated: int = 0) -> config.Prompts:
+def cfg(params_dict: dict[str, Any], sources: list[dict[str, str]], generated: int = 0) -> config.PromptsConfig:
     params_dict["prompts"]["sources"] = sources
     params_dict["prompts"]["generator"]["count"] = generated
     return config.validate(params_dict).prompts

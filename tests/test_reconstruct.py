@@ -20,7 +20,7 @@ from worldr1.geometry.raster import render
 from worldr1.geometry.sim3 import Sim3
 from worldr1.geometry.synthetic import card_scene, orbit_cameras
 from worldr1.reconstruct import (DA3Reconstructor, Reconstruction, ReconstructionFailed, check_cameras, check_frames,
-                                 scene_gaussians)
+                                 reconstruction_gaussians)
 from worldr1.reconstruct.run import reconstruct_sample
 from worldr1.video import read_mp4, write_mp4
 
@@ -90,22 +90,22 @@ def truth(frames: np.ndarray, cams: Cameras, depth: torch.Tensor) -> Reconstruct
                           intrinsics=cams.K, frame_hw=(cams.height, cams.width))
 
 
-def test_scene_gaussians_from_true_depth() -> None:
+def test_reconstruction_gaussians_from_true_depth() -> None:
     frames, cams, depth = film()
     rec = truth(frames, cams, depth)
-    held = scene_gaussians(rec, holdout=True, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
+    held = reconstruction_gaussians(rec, holdout=True, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
     assert held.frames_used == [0, 2, 4, 6]
     expected = int((~depth_edges(depth[[0, 2, 4, 6]])).sum())
     assert len(held.gaussians) == expected
-    everything = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
+    everything = reconstruction_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=100_000, edge_rel=0.02)
     assert everything.frames_used == list(range(7)) and len(everything.gaussians) > len(held.gaussians)
-    thinned = scene_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=5_000, edge_rel=0.02)
+    thinned = reconstruction_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=5_000, edge_rel=0.02)
     assert len(thinned.gaussians) <= 5_000
-    confident = scene_gaussians(rec, holdout=False, conf_percentile=50.0,
-                                max_gaussians=100_000, edge_rel=0.02)  # conf is flat: a percentile drops nothing
+    confident = reconstruction_gaussians(rec, holdout=False, conf_percentile=50.0,
+                                         max_gaussians=100_000, edge_rel=0.02)  # conf is flat: a percentile drops nothing
     assert confident.confident_fraction > 0.9
     with pytest.raises(ReconstructionFailed, match="no valid depth"):
-        scene_gaussians(replace(rec, depth=torch.zeros_like(depth)), True, 0.0, 1000, 0.02)
+        reconstruction_gaussians(replace(rec, depth=torch.zeros_like(depth)), True, 0.0, 1000, 0.02)
 
 
 class KnownGeometry:
@@ -120,7 +120,7 @@ class KnownGeometry:
         return truth(frames, self.cams, self.depth)
 
 
-def params_reconstruct(params_dict: dict[str, Any]) -> config.Reconstruct:
+def params_reconstruct(params_dict: dict[str, Any]) -> config.ReconstructConfig:
     return config.validate(params_dict).reconstruct
 
 

@@ -17,7 +17,7 @@ from worldr1.audit import curve, html
 from worldr1.evaluate import METRICS
 from worldr1.rewards import terms as registry
 from worldr1.rewards.combine import combine
-from worldr1.rewards.score import COMPUTE, JUDGED, TermInput, compute_terms, empty_row
+from worldr1.rewards.score import COMPUTE, JUDGED, TermInput, compute_terms, empty_rewards_row
 from worldr1.rewards.terms import REWARD_TERMS, RewardTerm
 
 #: A new term as its author would add it: 3D, guarded, with a metric that must be finite and a reason.
@@ -51,7 +51,7 @@ def test_every_term_has_a_function_weight_and_colour() -> None:
     assert set(COMPUTE) | {JUDGED} == set(registry.names()) and JUDGED not in COMPUTE
     for name in profiles.available():
         weights = YAML(typ="safe", pure=True).load(profiles.profile_text(name))["reward"]["weights"]
-        assert tuple(config.RewardWeights.model_validate(weights).model_dump()) == registry.names(), name
+        assert tuple(config.RewardWeightsConfig.model_validate(weights).model_dump()) == registry.names(), name
     assert registry.names() == ("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen")
     assert set(html.COLOURS) >= set(registry.names())
 
@@ -62,7 +62,7 @@ def test_a_new_term_reaches_the_schema_row_weights_and_audit() -> None:
     assert names.index("s_toy") == names.index("r_gen") + 1
     assert names.index("toy_metric") == names.index("traj_rotation") + 1
     assert {"s_toy_reason", "w_s_toy"} <= set(names) and spec.schema.field("s_toy_reason").type == pa.string()
-    row = empty_row(SAMPLE, "3d", EXTENDED)
+    row = empty_rewards_row(SAMPLE, "3d", EXTENDED)
     row.update(s_toy=0.5, toy_metric=1.0, s_toy_reason=None, status="ok")
     assert store.conform(pa.Table.from_pylist([row]), spec).column("s_toy").to_pylist() == [0.5]
     assert "toy_metric" in registry.finite_columns(EXTENDED)
@@ -93,7 +93,7 @@ def test_a_new_term_is_weighted_guarded_and_validated() -> None:
     assert messages[0] == messages[1] == "p.yaml: TERM: input should be greater than or equal to 0 (got -1.0)"
     # The shipped params know no such term: a weight for it is a typo until it is registered.
     with pytest.raises(ValidationError, match="s_toy"):
-        config.RewardWeights.model_validate({**base, "s_toy": 1.0})
+        config.RewardWeightsConfig.model_validate({**base, "s_toy": 1.0})
 
 
 def test_a_new_terms_function_fills_the_row(params_dict: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def test_a_new_terms_function_fills_the_row(params_dict: dict[str, Any], monkeyp
         return {"s_toy": float(v.recon.w2c.shape[0]) / 10, "toy_metric": 7.0}
 
     monkeypatch.setitem(COMPUTE, "s_toy", toy_columns)
-    row = empty_row(SAMPLE, "3d", EXTENDED)
+    row = empty_rewards_row(SAMPLE, "3d", EXTENDED)
     given = TermInput(config.validate(params_dict), row, np.zeros((3, 8, 8, 3), np.uint8), quality=None,  # type: ignore[arg-type]
                       lpips=None, no_camera_reason="none")
     compute_terms(row, given, three_d=False, terms=(TOY,))

@@ -13,9 +13,9 @@ from worldr1.errors import UserError
 from worldr1.geometry.raster import render
 from worldr1.geometry.synthetic import card_scene, orbit_cameras
 from worldr1.prompts.camera import Primitive as P
-from worldr1.prompts.trajectory import target_path
+from worldr1.prompts.camera_path import target_path
 from worldr1.reconstruct.base import Reconstruction
-from worldr1.reconstruct.scene import scene_gaussians
+from worldr1.reconstruct.scene import reconstruction_gaussians
 from worldr1.rewards.advantages import STD_EPS, group_advantages
 from worldr1.rewards.recon import (ALEXNET_FILE, motion, motion_factor, psnr, require_lpips, s_recon, ssim,
                                    to_tensor)
@@ -99,7 +99,7 @@ def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
 
     def score(video: np.ndarray, w2c: np.ndarray, d: torch.Tensor) -> float:
         rec = Reconstruction(d, torch.ones_like(d), video, w2c, cams.K, (size, size))
-        g = scene_gaussians(rec, True, 0.0, 100_000, 0.02).gaussians
+        g = reconstruction_gaussians(rec, True, 0.0, 100_000, 0.02).gaussians
         back = render(g, torch.from_numpy(w2c).float(), torch.from_numpy(cams.K).float(), size, size, "torch").rgb
         renders = (back.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
         r = s_recon(renders, video, list(range(1, n, 2)), "ssim").s_recon
@@ -119,7 +119,7 @@ def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
 
 
 def test_judge_logit_scoring_by_hand() -> None:
-    from worldr1.rewards.judge import digit_token_ids, expected_digit_score
+    from worldr1.rewards.digit_score import digit_token_ids, expected_digit_score
 
     vocab = 40
     digit_ids = list(range(20, 30))
@@ -147,7 +147,7 @@ def test_judge_logit_scoring_by_hand() -> None:
 
 
 def test_tiny_qwen3_vl_judge_rates_in_batches() -> None:
-    from worldr1.rewards.judge import expected_digit_score
+    from worldr1.rewards.digit_score import expected_digit_score
     from worldr1.rewards.meta import QwenJudge, _user_turn, question
 
     judge = QwenJudge("tiny", torch.device("cpu"))

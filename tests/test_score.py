@@ -14,7 +14,7 @@ from worldr1.rewards.combine import combine
 from worldr1.rewards.quality import Sharpness, load_quality
 
 
-def weights(params_dict: dict[str, Any], **w: float) -> config.RewardWeights:
+def weights(params_dict: dict[str, Any], **w: float) -> config.RewardWeightsConfig:
     params_dict["reward"]["weights"].update(w)
     return config.validate(params_dict).reward.weights
 

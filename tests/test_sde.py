@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from worldr1.config import Sde
+from worldr1.config import SdeConfig
 from worldr1.grpo.sampler import Schedule, trained_steps
 from worldr1.grpo.sde import ode_step, sde_distribution
 
@@ -99,9 +99,9 @@ def test_schedule_matches_diffusers() -> None:
     assert all(a > b for a, b in zip(schedule.sigmas, schedule.sigmas[1:]))
 
 
-def sde_cfg(**kw: object) -> Sde:
+def sde_cfg(**kw: object) -> SdeConfig:
     base = {"kind": "flow_grpo", "noise_level": 0.7, "train_fraction": 0.5, "window": 0}
-    return Sde(**{**base, **kw})  # type: ignore[arg-type]
+    return SdeConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_trained_steps_fraction_and_window() -> None:
@@ -131,7 +131,7 @@ class GaussianFlow:
         return -self.m + (t - (1 - t) * self.s**2) / var * (x - (1 - t) * self.m)
 
 
-def integrate(flow: GaussianFlow, start: torch.Tensor, schedule: Schedule, sde: Sde, stochastic: bool) -> torch.Tensor:
+def integrate(flow: GaussianFlow, start: torch.Tensor, schedule: Schedule, sde: SdeConfig, stochastic: bool) -> torch.Tensor:
     """Sampling by the step functions alone: SDE on the trained steps (when stochastic), ODE elsewhere."""
     g = torch.Generator().manual_seed(12)
     sde_steps = set(trained_steps(schedule, sde)) if stochastic else set()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldr1.config import (Lora, Policy, Sde, ToyClassifierNet, ToyClassifierPretrain, ToyPolicyNet,
-                            ToyPolicyPretrain, ToyReconstructorNet, ToyReconstructorPretrain, Training)
+from worldr1.config import (LoraConfig, PolicyConfig, SdeConfig, ToyClassifierNetConfig, ToyClassifierPretrainConfig, ToyPolicyNetConfig,
+                            ToyPolicyPretrainConfig, ToyReconstructorNetConfig, ToyReconstructorPretrainConfig, TrainingConfig)
 from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
@@ -26,12 +26,12 @@ from worldr1.toyworld.render import SUPERSAMPLE
 from worldr1.toyworld.suite import suite_seed
 
 FRAMES, SIZE = 5, 32
-NET = ToyPolicyNet(latent_channels=4, autoencoder_width=8, patch=1, heads=2, head_dim=8, ffn_dim=32, layers=1,
-                   text_dim=16, max_words=32)
-SHORT = ToyPolicyPretrain(net=NET, autoencoder=Training(steps=4, batch=8, lr=1e-3),
-                          train=Training(steps=4, batch=4, lr=1e-3), text_dropout=0.1, ema_decay=0.9)
-SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
-LORA = Policy(model="toy", dtype="float32", attention="auto", lora=Lora(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
+NET = ToyPolicyNetConfig(latent_channels=4, autoencoder_width=8, patch=1, heads=2, head_dim=8, ffn_dim=32, layers=1,
+                         text_dim=16, max_words=32)
+SHORT = ToyPolicyPretrainConfig(net=NET, autoencoder=TrainingConfig(steps=4, batch=8, lr=1e-3),
+                                train=TrainingConfig(steps=4, batch=4, lr=1e-3), text_dropout=0.1, ema_decay=0.9)
+SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+LORA = PolicyConfig(model="toy", dtype="float32", attention="auto", lora=LoraConfig(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
 # The reconstructor test: trained briefly on TRAIN_CLIPS clips (consistent or not), checked on
 # HELD_OUT consistent clips of other seeds. Bounds on the mean error over their frames, for this
 # test-sized training; for scale, the toy moves turn the camera up to 24 degrees and move it up to
@@ -132,7 +132,7 @@ def angle_deg(r: np.ndarray) -> np.ndarray:
 def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path], tmp_path: Path) -> None:
     data, _ = clips
     recon = ToyReconstructor.fresh(16, data.K[0, 0], (SIZE, SIZE), seed=0)
-    cfg = ToyReconstructorPretrain(net=ToyReconstructorNet(width=16), train=Training(steps=300, batch=16, lr=2e-3))
+    cfg = ToyReconstructorPretrainConfig(net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=16, lr=2e-3))
     losses = pretrain_reconstructor(recon, data, cfg, seed=0)
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
     recon.save(tmp_path)
@@ -195,8 +195,8 @@ def test_toy_classifier_learns_the_labels_of_a_few_clips(tmp_path: Path) -> None
     few = load_clips(tmp_path)
     assert set(few.consistent.tolist()) == {True, False}
     classifier = ToyClassifier.fresh(8, (SIZE, SIZE), seed=0)
-    cfg = ToyClassifierPretrain(net=ToyClassifierNet(width=8), train=Training(steps=CLASSIFIER_STEPS, batch=8, lr=5e-3),
-                                heldout=2)
+    cfg = ToyClassifierPretrainConfig(net=ToyClassifierNetConfig(width=8), train=TrainingConfig(steps=CLASSIFIER_STEPS, batch=8, lr=5e-3),
+                                      heldout=2)
     losses = pretrain_classifier(classifier, few, cfg, seed=0)
     assert len(losses) == CLASSIFIER_STEPS and all(np.isfinite(losses))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10]), (np.mean(losses[:10]), np.mean(losses[-10:]))

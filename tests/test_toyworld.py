@@ -14,7 +14,7 @@ from worldr1.geometry.cameras import Cameras
 from worldr1.geometry.raster import render
 from worldr1.prompts.camera import Primitive, parse_camera
 from worldr1.toyworld import (Corruption, ToyObject, ToyScene, ToyVideo, make_clip, make_scene, pair_check, plan_clip,
-                              render_scenes, render_video, scene_gaussians, toy_cameras, toy_motion_scale, toy_prompt)
+                              render_scenes, render_video, toy_cameras, toy_motion_scale, toy_prompt, toy_scene_gaussians)
 from worldr1.toyworld.corrupt import CORRUPTIONS
 from worldr1.geometry.warp import layer_edges
 from worldr1.toyworld.render import camera_distance
@@ -66,7 +66,7 @@ def push_move(scene: ToyScene) -> ToyVideo:
 
 def test_same_seed_same_scene_gaussians_and_frames() -> None:
     assert make_scene(11) == make_scene(11)
-    assert gaussians_equal(scene_gaussians(make_scene(11)), scene_gaussians(make_scene(11)))
+    assert gaussians_equal(toy_scene_gaussians(make_scene(11)), toy_scene_gaussians(make_scene(11)))
     a, b = (make_clip(5, 3, 32, 32, inconsistent_share=1.0, supersample=LIGHT) for _ in range(2))
     assert a.video.frames.tobytes() == b.video.frames.tobytes()
     assert a.video.depth.tobytes() == b.video.depth.tobytes()
@@ -91,7 +91,7 @@ def test_scenes_are_small_and_well_formed() -> None:
         for k, o in enumerate(s.objects):
             assert fits(o, s.objects[:k] + s.objects[k + 1:], SCENE_RADIUS)  # inside the radius, not overlapping
         if seed < 20:
-            g = scene_gaussians(s)
+            g = toy_scene_gaussians(s)
             assert len(g) <= 20_000
             assert float(g.opacities.min()) > 0.5 and float(g.colors.min()) >= 0 and float(g.colors.max()) <= 1
 
@@ -184,7 +184,7 @@ def test_renders_cover_every_pixel_with_exact_depth(scene: ToyScene, orbit: ToyV
     # rasteriser's own (blended, slightly short) depth agrees with it within a few percent.
     cams = orbit.cameras
     w2c, K = torch.from_numpy(cams.w2c[-1:]).float(), torch.from_numpy(cams.K[-1:]).float()
-    raster = render(scene_gaussians(scene), w2c, K, SIZE, SIZE, "torch").depth.double()
+    raster = render(toy_scene_gaussians(scene), w2c, K, SIZE, SIZE, "torch").depth.double()
     truth = torch.from_numpy(orbit.depth[-1:]).double()
     near_edge = torch.nn.functional.max_pool2d(layer_edges(truth)[:, None].double(), 3, 1, 1)[:, 0] > 0
     rel = ((raster - truth).abs() / truth)[~near_edge]

@@ -13,22 +13,22 @@ import numpy as np
 import pytest
 import torch
 
-from worldr1.config import Ema, Grpo, Sde
+from worldr1.config import EmaConfig, GrpoConfig, SdeConfig
 from worldr1.grpo.loss import clipped_policy_loss, gaussian_kl, step_loss
 from worldr1.grpo.sampler import Schedule, sample, trained_steps
 from worldr1.grpo.trainer import StoredSample, Trainer
 from worldr1.rewards.advantages import group_advantages
 
 
-def grpo(**over: object) -> Grpo:
+def grpo(**over: object) -> GrpoConfig:
     base: dict[str, object] = {"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 0.0, "clip": 0.2, "beta": 0.0,
                                "adv_clip": 5.0, "inner_epochs": 1, "minibatch_samples": 16, "grad_clip": 1.0,
-                               "ema": Ema(enabled=False, decay=0.9)}
+                               "ema": EmaConfig(enabled=False, decay=0.9)}
     base.update(over)
-    return Grpo(**base)  # type: ignore[arg-type]
+    return GrpoConfig(**base)  # type: ignore[arg-type]
 
 
-SDE = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 
 
 # -- the loss, by hand ---------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_a_far_off_policy_term_stays_finite(pretrained: FlowMLP, advantage: floa
 
 
 def test_resume_from_saved_state_equals_one_run(pretrained: FlowMLP) -> None:
-    cfg = grpo(minibatch_samples=8, ema=Ema(enabled=True, decay=0.8), weight_decay=0.01)
+    cfg = grpo(minibatch_samples=8, ema=EmaConfig(enabled=True, decay=0.8), weight_decay=0.01)
     rounds = [rollout(Points2D(pretrained), 4, 4, seed=s)[0] for s in (10, 11)]
     one = Points2D(pretrained)
     trainer = Trainer(one, cfg, SDE, SCHEDULE, 1.0)

@@ -8,7 +8,7 @@ import pytest
 from worldr1.geometry.cameras import invert
 from worldr1.geometry.sim3 import Sim3
 from worldr1.prompts.camera import Primitive as P
-from worldr1.prompts.trajectory import target_path
+from worldr1.prompts.camera_path import target_path
 from worldr1.rewards.traj import s_traj
 
 

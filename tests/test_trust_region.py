@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from worldr1 import config
-from worldr1.config import Ema, Grpo, Sde
+from worldr1.config import EmaConfig, GrpoConfig, SdeConfig
 from worldr1.distributed import World
 from worldr1.grpo.loss import gaussian_kl, importance_ratio, step_loss
 from worldr1.grpo.sampler import Schedule
@@ -173,9 +173,9 @@ class Frozen:
 
 class Recording(Trainer):
     def __init__(self, world: World, minibatch: int) -> None:
-        cfg = Grpo(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=CLIP, beta=0.0, adv_clip=5.0, inner_epochs=2,
-                   minibatch_samples=minibatch, grad_clip=1.0, ema=Ema(enabled=False, decay=0.9))
-        sde = Sde(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
+        cfg = GrpoConfig(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=CLIP, beta=0.0, adv_clip=5.0, inner_epochs=2,
+                         minibatch_samples=minibatch, grad_clip=1.0, ema=EmaConfig(enabled=False, decay=0.9))
+        sde = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
         super().__init__(Frozen(), cfg, sde, Schedule.flow_match(10, 1.0), 1.0, world=world)  # type: ignore[arg-type]
         self.batches: list[list[str]] = []
 

@@ -207,7 +207,7 @@ def profile_list() -> None:
 
 
 @app.command("sample")
-def sample_video(
+def sample_to_mp4(
     prompt: Annotated[str, typer.Argument(help="the prompt, camera sentence first")],
     adapter: Annotated[Path | None, typer.Option(help="a policy directory (data/rounds/rNNN/policy); none: base")] = None,
     out: Annotated[Path, typer.Option(help="mp4 to write")] = Path("sample.mp4"),

@@ -40,41 +40,41 @@ class Group(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class PromptSource(Group):
+class PromptSourceConfig(Group):
     path: str = Field(min_length=1)
     split: Split
 
 
-class PromptGenerator(Group):
+class PromptGeneratorConfig(Group):
     """Template prompts (scene x subject x light x camera move) for users without a prompt set."""
 
     count: Annotated[int, Field(ge=0, le=1_000_000)]
     split: Split
 
 
-class ToyPrompts(Group):
+class ToyPromptsConfig(Group):
     """Toy-world prompts (a seeded scene and camera moves each) for the toy profile."""
 
     train: Annotated[int, Field(ge=0, le=1_000_000)]
     test: Annotated[int, Field(ge=0, le=1_000_000)]
 
 
-class Prompts(Group):
-    sources: list[PromptSource]
-    generator: PromptGenerator
-    toy: ToyPrompts
+class PromptsConfig(Group):
+    sources: list[PromptSourceConfig]
+    generator: PromptGeneratorConfig
+    toy: ToyPromptsConfig
     max_chars: Annotated[int, Field(ge=16, le=100_000)]
     batch_per_round: PosInt
 
     @model_validator(mode="after")
-    def _some_source(self) -> Prompts:
+    def _some_source(self) -> PromptsConfig:
         if not self.sources and self.generator.count == 0 and self.toy.train + self.toy.test == 0:
             raise ValueError("no prompt source: list files under prompts.sources or set prompts.generator.count "
                              "or prompts.toy counts > 0")
         return self
 
 
-class Camera(Group):
+class CameraConfig(Group):
     """Sizes of World-R1's synthetic pose segments (translations in its arbitrary scene units)."""
 
     push: PosFloat
@@ -84,22 +84,22 @@ class Camera(Group):
     orbit_radius: PosFloat
 
 
-class Lora(Group):
+class LoraConfig(Group):
     rank: PosInt
     alpha: PosFloat
     targets: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
 
-class Policy(Group):
+class PolicyConfig(Group):
     model: str = Field(min_length=1)
     dtype: Literal["auto", "float32", "bfloat16"]
     #: the attention kernel of rollout and update alike: auto (torch's FlashAttention; its
     #: memory-efficient kernel on cuda in float32) or a diffusers backend name (policy/attention.py)
     attention: str = Field(min_length=1)
-    lora: Lora
+    lora: LoraConfig
 
 
-class Sde(Group):
+class SdeConfig(Group):
     kind: Literal["flow_grpo", "cps"]
     # Above ~1.4 the SDE mean's coefficient on x turns negative at the first step; Flow-GRPO uses 0.7.
     noise_level: Annotated[float, Field(gt=0, le=1)]
@@ -109,11 +109,11 @@ class Sde(Group):
     window: Annotated[int, Field(ge=0, le=16)]
 
 
-class Rollout(Group):
+class RolloutConfig(Group):
     group_size: Annotated[int, Field(ge=2)]
     steps: PosInt
     shift: PosFloat
-    sde: Sde
+    sde: SdeConfig
     cfg: NonNegFloat
     negative_prompt: str
     frames: PosInt
@@ -123,7 +123,7 @@ class Rollout(Group):
     camera_init: bool
 
     @model_validator(mode="after")
-    def _cps_last_step(self) -> Rollout:
+    def _cps_last_step(self) -> RolloutConfig:
         # CPS puts no noise on the step to sigma = 0, so that step has no log-prob to train.
         if self.sde.kind == "cps" and math.ceil(round(self.sde.train_fraction * self.steps, 9)) >= self.steps:
             raise ValueError("with sde.kind cps the last step cannot be trained: lower sde.train_fraction below 1")
@@ -146,7 +146,7 @@ class Rollout(Group):
         return v
 
 
-class Reconstruct(Group):
+class ReconstructConfig(Group):
     backend: Literal["da3", "toy"]
     #: da3: tiny (DA3-SMALL's architecture, random weights), da3-small/base/large/giant, a repo id or a
     #: folder; toy: `toy`, the reconstructor the toy-pretrain stage trains
@@ -167,17 +167,17 @@ class Reconstruct(Group):
 def reward_weights_model(terms: Sequence[RewardTerm] = REWARD_TERMS) -> type[Group]:
     """`reward.weights`: one non-negative weight per term of the registry, each required."""
     fields: dict[str, Any] = {t.name: (NonNegFloat, ...) for t in terms}
-    return create_model("RewardWeights", __base__=Group, __module__=__name__, **fields)
+    return create_model("RewardWeightsConfig", __base__=Group, __module__=__name__, **fields)
 
 
 if TYPE_CHECKING:
-    class RewardWeights(Group):  # what a type checker sees: the fields come from the registry
+    class RewardWeightsConfig(Group):  # what a type checker sees: the fields come from the registry
         def __getattr__(self, name: str) -> float: ...
 else:
-    RewardWeights = reward_weights_model()
+    RewardWeightsConfig = reward_weights_model()
 
 
-class Reproj(Group):
+class ReprojConfig(Group):
     """`s_reproj`: every frame warped into every other by the reconstructed depth and cameras."""
 
     #: both frames low-passed by a Gaussian of this std (pixels of the depth maps) before comparing
@@ -188,10 +188,10 @@ class Reproj(Group):
     max_frames: Annotated[int, Field(ge=2, le=64)]
 
 
-class Reward(Group):
-    weights: RewardWeights
+class RewardConfig(Group):
+    weights: RewardWeightsConfig
     recon_metric: Literal["lpips", "ssim"]
-    reproj: Reproj
+    reproj: ReprojConfig
     #: mean absolute change between consecutive frames (in [0, 1]) below which a moving prompt's
     #: video loses its 3D terms in proportion
     motion_floor: NonNegFloat
@@ -201,12 +201,12 @@ class Reward(Group):
     quality: Literal["sharpness", "hpsv2.1", "hpsv2.1-tiny"]
 
 
-class Ema(Group):
+class EmaConfig(Group):
     enabled: bool
     decay: Annotated[float, Field(ge=0, lt=1)]
 
 
-class Grpo(Group):
+class GrpoConfig(Group):
     lr: PosFloat
     betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
     weight_decay: NonNegFloat
@@ -216,22 +216,22 @@ class Grpo(Group):
     inner_epochs: PosInt
     minibatch_samples: PosInt
     grad_clip: PosFloat
-    ema: Ema
+    ema: EmaConfig
 
 
-class Schedule(Group):
+class ScheduleConfig(Group):
     """World-R1's dynamic fine-tuning: after every `main_steps` optimizer steps, `dynamic_steps` more."""
 
     main_steps: PosInt
     dynamic_steps: Annotated[int, Field(ge=0)]
 
 
-class RoundItem(Group):
+class RoundItemConfig(Group):
     prev: str
     phase: Phase
 
 
-class Evaluate(Group):
+class EvaluateConfig(Group):
     """The evaluate stage: `policy` (a round, kept at the last one by `rounds add`) against base."""
 
     policy: str
@@ -239,7 +239,7 @@ class Evaluate(Group):
     ema: bool
 
 
-class Probe(Group):
+class ProbeConfig(Group):
     """The probe stage: each round's policy on a fixed set of train prompts and seeds (the reward curve
     without the prompt noise of each round's own batch)."""
 
@@ -249,7 +249,7 @@ class Probe(Group):
     seeds: Annotated[int, Field(ge=1, le=64)]
 
 
-class Validity(Group):
+class ValidityConfig(Group):
     """The reward-validity stage: held-out labelled toy clips scored by the reward (toy profile)."""
 
     #: seeds, each a sound clip and its broken twins
@@ -258,7 +258,7 @@ class Validity(Group):
     true_geometry: bool
 
 
-class ToyData(Group):
+class ToyDataConfig(Group):
     """The toy-data stage's clips: procedurally rendered, a share made 3D-inconsistent on purpose."""
 
     clips: Annotated[int, Field(ge=8, le=1_000_000)]
@@ -272,13 +272,13 @@ class ToyData(Group):
     workers: PosInt
 
 
-class Training(Group):
+class TrainingConfig(Group):
     steps: PosInt
     batch: PosInt
     lr: PosFloat
 
 
-class ToyPolicyNet(Group):
+class ToyPolicyNetConfig(Group):
     """The toy policy's frame autoencoder (4x smaller frames), WanTransformer3DModel and word encoder."""
 
     latent_channels: PosInt
@@ -296,72 +296,72 @@ class ToyPolicyNet(Group):
         return self.heads * self.head_dim
 
 
-class ToyPolicyPretrain(Group):
-    net: ToyPolicyNet
-    autoencoder: Training
-    train: Training
+class ToyPolicyPretrainConfig(Group):
+    net: ToyPolicyNetConfig
+    autoencoder: TrainingConfig
+    train: TrainingConfig
     #: share of training prompts replaced by the empty prompt, so CFG has an unconditional model
     text_dropout: Annotated[float, Field(ge=0, lt=1)]
     #: the saved weights are this EMA of the trained ones
     ema_decay: Annotated[float, Field(ge=0, lt=1)]
 
 
-class ToyReconstructorNet(Group):
+class ToyReconstructorNetConfig(Group):
     width: PosInt
 
 
-class ToyReconstructorPretrain(Group):
-    net: ToyReconstructorNet
-    train: Training
+class ToyReconstructorPretrainConfig(Group):
+    net: ToyReconstructorNetConfig
+    train: TrainingConfig
 
 
-class ToyClassifierNet(Group):
+class ToyClassifierNetConfig(Group):
     width: PosInt
 
 
-class ToyClassifierPretrain(Group):
+class ToyClassifierPretrainConfig(Group):
     """The toy consistency classifier (evaluate's check that owes nothing to the reward)."""
 
-    net: ToyClassifierNet
-    train: Training
+    net: ToyClassifierNetConfig
+    train: TrainingConfig
     #: labelled clips of seeds of their own, half of them inconsistent, for the held-out accuracy
     heldout: Annotated[int, Field(ge=2, le=100_000)]
 
 
-class Toy(Group):
+class ToyConfig(Group):
     """The toy world's data and the models trained on it: the toy-pretrain stage's policy and
     reconstructor, the toy-classifier stage's consistency classifier."""
 
-    data: ToyData
-    policy: ToyPolicyPretrain
-    reconstructor: ToyReconstructorPretrain
-    classifier: ToyClassifierPretrain
+    data: ToyDataConfig
+    policy: ToyPolicyPretrainConfig
+    reconstructor: ToyReconstructorPretrainConfig
+    classifier: ToyClassifierPretrainConfig
 
 
 class Params(Group):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
-    prompts: Prompts
-    camera: Camera
-    policy: Policy
-    rollout: Rollout
-    reconstruct: Reconstruct
-    reward: Reward
-    grpo: Grpo
-    schedule: Schedule
+    prompts: PromptsConfig
+    camera: CameraConfig
+    policy: PolicyConfig
+    rollout: RolloutConfig
+    reconstruct: ReconstructConfig
+    reward: RewardConfig
+    grpo: GrpoConfig
+    schedule: ScheduleConfig
     # What runs a heavy stage's script (python, or torchrun/srun for several ranks): worldr1/launch.py.
     launch: Annotated[str, Field(min_length=1, pattern=r"^[^\n]*\S[^\n]*$")]
     # The update over several ranks: shard the frozen transformer with FSDP instead of a whole copy
     # per rank (Wan 14B). Like launch, no stage's param: the numbers are the same either way.
     fsdp: bool
-    evaluate: Evaluate
-    probe: Probe
-    validity: Validity
-    toy: Toy
-    rounds: dict[str, RoundItem]
+    evaluate: EvaluateConfig
+    probe: ProbeConfig
+    validity: ValidityConfig
+    toy: ToyConfig
+    rounds: dict[str, RoundItemConfig]
 
     @field_validator("rounds")
     @classmethod
-    def _round_chain(cls, rounds: dict[str, RoundItem]) -> dict[str, RoundItem]:
+    def _round_chain(cls, rounds: dict[str, RoundItemConfig]) -> dict[str, RoundItemConfig]:
         seen: list[str] = []
         for name, item in rounds.items():
             if not ROUND_NAME.match(name):
@@ -470,6 +470,10 @@ def describe(error: Any, source: str) -> str:
     if kind == "missing":
         return f"{source}: {loc} is missing"
     msg = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "model_type":  # "...or instance of CameraConfig": a params file knows the group as `Camera`
+        name = str(error.get("ctx", {}).get("class_name", ""))
+        if name:
+            msg = msg.replace(name, name.removesuffix("Config"))
     msg = msg[0].lower() + msg[1:]
     value = error.get("input")
     if isinstance(value, (dict, list)):

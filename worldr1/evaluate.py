@@ -70,7 +70,7 @@ def test_prompts(prompts: pa.Table, count: int) -> list[EvalPrompt]:
 
 def probe_prompts(prompts: pa.Table, count: int, seeds: int) -> list[EvalPrompt]:
     """The fixed probe set: the first `count` train prompts, each `seeds` times. A copy's id carries
-    its seed index (`<prompt_id>~<k>`), so `sample_video` draws each copy its own fixed noise."""
+    its seed index (`<prompt_id>~<k>`), so `sample_eval_video` draws each copy its own fixed noise."""
     rows = [r for r in prompts.to_pylist() if r["split"] == "train"]
     if len(rows) < count:
         raise UserError(f"probe.prompts is {count} but the prompts table has {len(rows)} train prompts",
@@ -79,7 +79,7 @@ def probe_prompts(prompts: pa.Table, count: int, seeds: int) -> list[EvalPrompt]
 
 
 @torch.no_grad()
-def sample_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond: torch.Tensor | None) -> np.ndarray:
+def sample_eval_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond: torch.Tensor | None) -> np.ndarray:
     """One ODE sample (uint8 frames) of `prompt`, from a seed of (seed, "eval", prompt) only;
     `uncond` is the negative prompt's encoding (None without CFG), encoded once per policy."""
     ro = params.rollout
@@ -104,7 +104,7 @@ def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts:
         uncond = policy.encode([params.rollout.negative_prompt]) if params.rollout.cfg > 1 else None
         videos[label] = {}
         for p in prompts:
-            videos[label][p.prompt_id] = sample_video(policy, params, p, uncond)
+            videos[label][p.prompt_id] = sample_eval_video(policy, params, p, uncond)
             done += 1
             if progress:
                 progress(done, total)

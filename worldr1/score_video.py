@@ -151,7 +151,7 @@ class VideoScorer:
         """Reconstruct and score `videos` (all for `prompt`); geometry and renders go to `work`/recon
         in the reconstruct stage's layout."""
         from worldr1.reconstruct.run import reconstruct_frames
-        from worldr1.rewards.score import NO_CAMERA, empty_row, load_views
+        from worldr1.rewards.score import NO_CAMERA, empty_rewards_row, load_views
 
         parse = check_prompt(prompt)
         recon_dir = work / "recon"
@@ -162,7 +162,7 @@ class VideoScorer:
         for n, (sid, video) in enumerate(zip(sample_ids([v.path for v in videos]), videos)):
             recon = reconstruct_frames(self.reconstructor, video.frames, sid, ROUND, recon_dir,
                                        self.params.reconstruct, video.fps, self.device)
-            row, meta = self.scorer.score_one(empty_row({**base, "sample_id": sid, "group_index": n}, PHASE),
+            row, meta = self.scorer.score_one(empty_rewards_row({**base, "sample_id": sid, "group_index": n}, PHASE),
                                               lambda v=video: v.frames, lambda r=recon: load_views(r, recon_dir),
                                               parse.reason or NO_CAMERA)
             recon_rows.append(recon)

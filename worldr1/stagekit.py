@@ -60,7 +60,7 @@ def rank_zero() -> bool:
     return os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) == "0"
 
 
-def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.RoundItem]:
+def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.RoundItemConfig]:
     """The round a per-round stage runs for (its one argument) and its item in params."""
     if len(argv) != 1:
         raise UserError(f"expected one round name, got {argv}", "run it as the dvc.yaml stage does: python stages/X.py r000")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from worldr1.prompts.camera import Primitive
-from worldr1.prompts.trajectory import MotionScale, target_path
+from worldr1.prompts.camera_path import MotionScale, target_path
 
 #: Share of a warped element that comes from the first frame (the rest is fresh noise).
 WARP_WEIGHT = 0.7

@@ -21,11 +21,11 @@ from safetensors.torch import save_file
 from worldr1.config import Params, Phase
 from worldr1.errors import UserError
 from worldr1.grpo.noise_warp import warp_noise
-from worldr1.grpo.sampler import Schedule, Trajectory, sample, trained_steps
+from worldr1.grpo.sampler import LatentTrajectory, Schedule, sample, trained_steps
 from worldr1.ids import derive_seed, sample_id
 from worldr1.policy.base import Policy
 from worldr1.prompts.camera import Primitive
-from worldr1.prompts.trajectory import MotionScale
+from worldr1.prompts.camera_path import MotionScale
 from worldr1.video import write_mp4
 
 SPLIT_OF_PHASE: dict[Phase, str] = {"3d": "train", "dynamic": "dynamic"}
@@ -95,7 +95,7 @@ def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase,
     return pa.Table.from_pylist(rows)
 
 
-def _write_sample(policy: Policy, traj: Trajectory, j: int, schedule: Schedule, params: Params, round_name: str,
+def _write_sample(policy: Policy, traj: LatentTrajectory, j: int, schedule: Schedule, params: Params, round_name: str,
                   phase: Phase, prompt: PromptRow, seed: int, out: Path) -> dict[str, object]:
     ro = params.rollout
     sid = sample_id(round_name, prompt.prompt_id, j)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from worldr1.config import Sde
+from worldr1.config import SdeConfig
 from worldr1.grpo.sde import StepDistribution, ode_step, sde_distribution
 from worldr1.policy.base import Policy
 
@@ -44,7 +44,7 @@ class Schedule:
         return self.sigmas[1]
 
 
-def trained_steps(schedule: Schedule, sde: Sde, rng: np.random.Generator | None = None) -> list[int]:
+def trained_steps(schedule: Schedule, sde: SdeConfig, rng: np.random.Generator | None = None) -> list[int]:
     """Indices of the stochastic (trained) steps: the high-noise `train_fraction` of the steps, or a
     random `sde.window` of consecutive steps inside it (Flow-GRPO-Fast), drawn once per prompt group."""
     high = max(1, math.ceil(round(sde.train_fraction * schedule.steps, 9)))  # 0.55 * 100 is 55.000000000000007
@@ -82,7 +82,7 @@ def _guided_one(policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Te
 
 
 @dataclass
-class Trajectory:
+class LatentTrajectory:
     """One batch's sampling run; tensors have the batch first, then the trained steps."""
 
     final: torch.Tensor            # [B, *latent]
@@ -94,7 +94,7 @@ class Trajectory:
 
 
 def step_distribution(policy: Policy, x: torch.Tensor, index: int, schedule: Schedule, cond: torch.Tensor,
-                      uncond: torch.Tensor | None, cfg: float, sde: Sde) -> StepDistribution:
+                      uncond: torch.Tensor | None, cfg: float, sde: SdeConfig) -> StepDistribution:
     """The distribution of the state after step `index`, from the state `x` before it."""
     v = guided_velocity(policy, x, schedule.timesteps[index], cond, uncond, cfg)
     return sde_distribution(x, v, schedule.sigmas[index], schedule.sigmas[index + 1], sde.noise_level,
@@ -103,8 +103,8 @@ def step_distribution(policy: Policy, x: torch.Tensor, index: int, schedule: Sch
 
 @torch.no_grad()
 def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, generators: Sequence[torch.Generator],
-           latent_shape: tuple[int, ...], schedule: Schedule, cfg: float, sde: Sde, steps: Sequence[int],
-           storage_dtype: torch.dtype = torch.float32, initial: torch.Tensor | None = None) -> Trajectory:
+           latent_shape: tuple[int, ...], schedule: Schedule, cfg: float, sde: SdeConfig, steps: Sequence[int],
+           storage_dtype: torch.dtype = torch.float32, initial: torch.Tensor | None = None) -> LatentTrajectory:
     """Sample a batch: one CPU generator per sample gives its initial noise and then its step noises,
     so a sample is the same whatever batch it is in and whatever device runs the model."""
     batch = cond.shape[0]
@@ -130,7 +130,7 @@ def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, gene
         log_prob_means.append(dist.log_prob_mean(x_next))
         x = x_next
     empty = torch.zeros((batch, 0, *latent_shape))
-    return Trajectory(
+    return LatentTrajectory(
         final=x,
         steps=sorted(trained),
         latents=torch.stack(before, 1) if before else empty,
@@ -142,7 +142,7 @@ def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, gene
 
 def recompute_log_probs(policy: Policy, latents: torch.Tensor, next_latents: torch.Tensor, steps: Sequence[int],
                         schedule: Schedule, cond: torch.Tensor, uncond: torch.Tensor | None, cfg: float,
-                        sde: Sde) -> torch.Tensor:
+                        sde: SdeConfig) -> torch.Tensor:
     """Log-probs `[B, S]` of stored transitions under the policy as it is now (with gradients)."""
     out = []
     for k, index in enumerate(steps):

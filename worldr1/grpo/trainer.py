@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from worldr1.config import Grpo, Sde
+from worldr1.config import GrpoConfig, SdeConfig
 from worldr1.distributed import World, all_gather, all_reduce_sum
 from worldr1.grpo.loss import StepLoss, gaussian_kl, step_loss
 from worldr1.grpo.sampler import Schedule, step_distribution
@@ -145,7 +145,7 @@ def group_minibatches(samples: Sequence[StoredSample], size: int, rng: np.random
 class Trainer:
     """Holds the optimizer (and EMA) across rounds; `train` runs one round's update."""
 
-    def __init__(self, policy: Policy, grpo: Grpo, sde: Sde, schedule: Schedule, cfg: float,
+    def __init__(self, policy: Policy, grpo: GrpoConfig, sde: SdeConfig, schedule: Schedule, cfg: float,
                  negative_prompt: str = "", world: World | None = None) -> None:
         self.policy = policy
         self.world = world or World()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from worldr1.config import Policy as PolicyParams
+from worldr1.config import PolicyConfig
 from worldr1.policy.attention import pin_attention, resolve_attention
 from worldr1.policy.lora import LoraPolicy
 
 
-def load_policy(cfg: PolicyParams, device: torch.device | None = None, root: str = ".") -> LoraPolicy:
+def load_policy(cfg: PolicyConfig, device: torch.device | None = None, root: str = ".") -> LoraPolicy:
     """The policy, its transformer's attention pinned to `policy.attention` (`policy.attention` names
     the kernel in use afterwards), so every stage that runs it computes the same attention."""
     if cfg.model == "toy":

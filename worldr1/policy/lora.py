@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from peft import LoraConfig
+from peft import LoraConfig as PeftLoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors import SafetensorError, safe_open
 
-from worldr1.config import Lora
-from worldr1.config import Policy as PolicyParams
+from worldr1.config import LoraConfig, PolicyConfig
 from worldr1.device import seeded
 from worldr1.distributed import World, shard_frozen
 from worldr1.errors import UserError
@@ -25,11 +24,11 @@ WEIGHTS = "pytorch_lora_weights.safetensors"
 PREFIX = "transformer."
 
 
-def lora_config(cfg: Lora) -> LoraConfig:
-    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.targets), init_lora_weights=True)
+def lora_config(cfg: LoraConfig) -> PeftLoraConfig:
+    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.targets), init_lora_weights=True)
 
 
-def attach(transformer: torch.nn.Module, cfg: Lora, seed: int) -> None:
+def attach(transformer: torch.nn.Module, cfg: LoraConfig, seed: int) -> None:
     """Add a fresh adapter: A random (from `seed`), B zero, so the model is unchanged until trained."""
     with seeded(seed):
         try:
@@ -39,7 +38,7 @@ def attach(transformer: torch.nn.Module, cfg: Lora, seed: int) -> None:
                             "name attention projections of WanTransformer3DModel, e.g. to_q, to_k, to_v, to_out.0") from None
 
 
-def save(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
+def save(transformer: torch.nn.Module, directory: Path, cfg: LoraConfig) -> None:
     """Write the adapter as diffusers' `pytorch_lora_weights.safetensors` (with rank/alpha metadata)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()}
     metadata = lora_config(cfg).to_dict()
@@ -51,7 +50,7 @@ def save(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
     sort_safetensors_metadata(directory / WEIGHTS)
 
 
-def load(transformer: torch.nn.Module, directory: Path, cfg: Lora) -> None:
+def load(transformer: torch.nn.Module, directory: Path, cfg: LoraConfig) -> None:
     """Load the weights of an adapter saved by `save` into the attached adapter (same rank and targets)."""
     path = directory / WEIGHTS
     if not path.is_file():
@@ -107,7 +106,7 @@ class LoraPolicy:
         shard_frozen(world, self.transformer, list(self.transformer.blocks), self.trainable_parameters())  # type: ignore[arg-type]
         self.sharded = world.size > 1
 
-    def attach_adapter(self, cfg: PolicyParams, seed: int, directory: Path | None = None) -> None:
+    def attach_adapter(self, cfg: PolicyConfig, seed: int, directory: Path | None = None) -> None:
         """A fresh adapter (seeded), or the one saved in `directory` by an earlier round."""
         attach(self.transformer, cfg.lora, derive_seed(seed, "lora-init"))
         if directory is not None:
@@ -118,9 +117,9 @@ class LoraPolicy:
             p.data = p.data.float()
             p.requires_grad_(True)
 
-    def load_adapter(self, directory: Path, cfg: PolicyParams) -> None:
+    def load_adapter(self, directory: Path, cfg: PolicyConfig) -> None:
         """Swap the attached adapter's weights for those saved in `directory`."""
         load(self.transformer, directory, cfg.lora)
 
-    def save_adapter(self, directory: Path, cfg: PolicyParams) -> None:
+    def save_adapter(self, directory: Path, cfg: PolicyConfig) -> None:
         save(self.transformer, directory, cfg.lora)

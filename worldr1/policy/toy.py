@@ -20,7 +20,7 @@ from diffusers import WanTransformer3DModel
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from worldr1.config import ToyPolicyNet
+from worldr1.config import ToyPolicyNetConfig
 from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
 from worldr1.policy.base import resolve_dtype
@@ -86,7 +86,7 @@ class ToyTextEncoder(torch.nn.Module):
         return out * (ids != 0)[..., None].to(out.dtype)
 
 
-def toy_transformer(net: ToyPolicyNet, seed: int) -> WanTransformer3DModel:
+def toy_transformer(net: ToyPolicyNetConfig, seed: int) -> WanTransformer3DModel:
     with seeded(seed):
         return WanTransformer3DModel(
             patch_size=(1, net.patch, net.patch), num_attention_heads=net.heads, attention_head_dim=net.head_dim,
@@ -155,7 +155,7 @@ class ToyPolicy(LoraPolicy):
             module.eval()
 
     @classmethod
-    def fresh(cls, net: ToyPolicyNet, prompts: list[str], seed: int, device: torch.device | None = None) -> ToyPolicy:
+    def fresh(cls, net: ToyPolicyNetConfig, prompts: list[str], seed: int, device: torch.device | None = None) -> ToyPolicy:
         """Random weights, for the pretrain stage to train (and tests to build cheaply)."""
         tokenizer = ToyTokenizer.fit(prompts, net.max_words)
         with seeded(seed + 1):

@@ -14,7 +14,7 @@ from diffusers import AutoencoderKLWan, WanPipeline
 from safetensors import SafetensorError
 
 from worldr1 import weights
-from worldr1.config import Policy as PolicyParams
+from worldr1.config import PolicyConfig
 from worldr1.device import default_device
 from worldr1.errors import UserError
 from worldr1.policy import lora
@@ -74,7 +74,7 @@ class WanPolicy(lora.LoraPolicy):
         return torch.from_numpy(np.round(np.asarray(frames) * 255).clip(0, 255).astype(np.uint8))
 
 
-def load_wan(cfg: PolicyParams, device: torch.device | None = None) -> WanPolicy:
+def load_wan(cfg: PolicyConfig, device: torch.device | None = None) -> WanPolicy:
     """The policy named by `policy.model`: `tiny`, a preset, a Hugging Face repo id or a local folder."""
     device = device or default_device()
     dtype = resolve_dtype(cfg.dtype, device)

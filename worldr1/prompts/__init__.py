@@ -2,7 +2,7 @@
 
 from worldr1.prompts.build import PromptSet, build_prompt_set
 from worldr1.prompts.camera import CameraParse, Primitive, camera_sentence_for, parse_camera
-from worldr1.prompts.trajectory import MotionScale, target_path
+from worldr1.prompts.camera_path import MotionScale, target_path
 
 __all__ = [
     "CameraParse",

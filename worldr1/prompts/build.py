@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from worldr1.config import Prompts
+from worldr1.config import PromptsConfig
 from worldr1.ids import derive_seed, normalize_text, prompt_id
 from worldr1.prompts.camera import parse_camera
 from worldr1.prompts.generator import generate_prompts
@@ -48,7 +48,7 @@ def toy_prompt_seed(seed: int, split: str, index: int) -> int:
     return derive_seed(seed, "toy-prompts", split, index) % 2**31
 
 
-def build_prompt_set(cfg: Prompts, seed: int, root: str = ".", toy_prompt: Callable[[int], str] | None = None) -> PromptSet:
+def build_prompt_set(cfg: PromptsConfig, seed: int, root: str = ".", toy_prompt: Callable[[int], str] | None = None) -> PromptSet:
     """Every source of `cfg`; `toy_prompt(scene_seed)` writes the toy world's prompts when `cfg.toy`
     asks for some (the caller brings it: the prompt grammar knows no toy world)."""
     if (cfg.toy.train or cfg.toy.test) and toy_prompt is None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from worldr1.reconstruct.base import Reconstruction, Reconstructor
 from worldr1.reconstruct.load import load_reconstructor
-from worldr1.reconstruct.scene import ReconstructionFailed, check_cameras, check_frames, render_views, scene_gaussians
+from worldr1.reconstruct.scene import (ReconstructionFailed, check_cameras, check_frames, reconstruction_gaussians,
+                                      render_views)
 
 __all__ = [
     "DA3Reconstructor",
@@ -18,8 +19,8 @@ __all__ = [
     "check_cameras",
     "check_frames",
     "load_reconstructor",
+    "reconstruction_gaussians",
     "render_views",
-    "scene_gaussians",
 ]
 
 

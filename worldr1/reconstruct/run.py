@@ -20,17 +20,17 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from worldr1.config import Reconstruct
+from worldr1.config import ReconstructConfig
 from worldr1.reconstruct.base import Reconstructor
 from worldr1.reconstruct.scene import (ReconstructionFailed, check_cameras, check_frames, held_out_frames, needs_own_pass,
-                                      render_views, scene_gaussians)
+                                      reconstruction_gaussians, render_views)
 from worldr1.video import read_mp4, write_mp4
 
 log = logging.getLogger("worldr1.reconstruct")
 
 
 def reconstruct_round(reconstructor: Reconstructor, samples: pa.Table, rollout_dir: Path, out: Path,
-                      cfg: Reconstruct, fps: int, device: torch.device,
+                      cfg: ReconstructConfig, fps: int, device: torch.device,
                       progress: Callable[[int, int], None] | None = None) -> pa.Table:
     rows = []
     listed = samples.to_pylist()
@@ -41,7 +41,7 @@ def reconstruct_round(reconstructor: Reconstructor, samples: pa.Table, rollout_d
     return pa.Table.from_pylist(rows)
 
 
-def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: Path, out: Path, cfg: Reconstruct,
+def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: Path, out: Path, cfg: ReconstructConfig,
                        fps: int, device: torch.device) -> dict[str, object]:
     """One rollout sample: its video read from the rollout directory, then `reconstruct_frames`."""
     try:
@@ -52,13 +52,13 @@ def reconstruct_sample(reconstructor: Reconstructor, sample: dict, rollout_dir: 
         except Exception as exc:  # noqa: BLE001 - ffmpeg's many ways of refusing a file
             raise ReconstructionFailed(f"unreadable video {sample['video']}: {str(exc).splitlines()[0][:200]}") from None
     except ReconstructionFailed as exc:
-        row = empty_row(sample["sample_id"], sample["round"])
+        row = empty_recon_row(sample["sample_id"], sample["round"])
         row.update(status="failed", error=str(exc))
         return row
     return reconstruct_frames(reconstructor, frames, sample["sample_id"], sample["round"], out, cfg, fps, device)
 
 
-def empty_row(sid: str, round_name: str) -> dict[str, object]:
+def empty_recon_row(sid: str, round_name: str) -> dict[str, object]:
     """A recon row (store.RECON) before anything is known."""
     return {
         "sample_id": sid, "round": round_name, "status": "ok", "error": None, "frames": None, "geometry": None,
@@ -68,10 +68,10 @@ def empty_row(sid: str, round_name: str) -> dict[str, object]:
 
 
 def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: str, round_name: str, out: Path,
-                       cfg: Reconstruct, fps: float, device: torch.device) -> dict[str, object]:
+                       cfg: ReconstructConfig, fps: float, device: torch.device) -> dict[str, object]:
     """Reconstruct one video's uint8 `[F, H, W, 3]` frames and write its geometry and renders under `out`
     (the recon directory layout above); returns its recon row, `failed` with the reason when it cannot be."""
-    row = empty_row(sid, round_name)
+    row = empty_recon_row(sid, round_name)
     try:
         row["frames"] = int(frames.shape[0]) if frames.ndim == 4 else 0
         check_frames(frames)
@@ -85,7 +85,7 @@ def reconstruct_frames(reconstructor: Reconstructor, frames: np.ndarray, sid: st
                 raise ReconstructionFailed(f"{len(frames)} frames: a held-out scene needs 2 even frames (3 frames in all)")
             even = reconstructor.reconstruct(frames[used])
             check_cameras(even.cameras)
-        scene = scene_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel, even)
+        scene = reconstruction_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel, even)
         depth = recon.depth[torch.isfinite(recon.depth) & (recon.depth > 0)]
         median_depth = float(depth.median()) if depth.numel() else 1.0
         views = render_views(scene.gaussians.to(device), scene.cameras(cams), scene.depth(median_depth), cfg.renderer)

@@ -72,12 +72,12 @@ def held_out_frames(frames: int) -> list[int]:
 
 def needs_own_pass(recon: Reconstruction, holdout: bool) -> bool:
     """A model's own Gaussians come from every frame it was given: a held-out scene needs a pass on
-    the even frames alone (`scene_gaussians`'s `even`)."""
+    the even frames alone (`reconstruction_gaussians`'s `even`)."""
     return holdout and recon.gaussians is not None
 
 
-def scene_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int,
-                    edge_rel: float, even: Reconstruction | None = None) -> SceneGaussians:
+def reconstruction_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int,
+                             edge_rel: float, even: Reconstruction | None = None) -> SceneGaussians:
     """The model's own Gaussians, or pixel-aligned ones from the confident depth of the used frames.
 
     With `holdout`, only even frames build the scene, so renders at odd cameras are held-out views.

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from worldr1.config import Phase, RewardWeights
+from worldr1.config import Phase, RewardWeightsConfig
 from worldr1.rewards.terms import REWARD_TERMS, RewardTerm, names
 
 TERMS = names()
@@ -18,7 +18,7 @@ class Combined:
     weights: dict[str, float]  # the weight each term actually got (0 when off or missing)
 
 
-def combine(terms: dict[str, float | None], weights: RewardWeights, phase: Phase, motion_factor: float,
+def combine(terms: dict[str, float | None], weights: RewardWeightsConfig, phase: Phase, motion_factor: float,
             registry: Sequence[RewardTerm] = REWARD_TERMS) -> Combined:
     """`R = sum_i w_i * term_i` over the terms that have a value.
 

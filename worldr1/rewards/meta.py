@@ -1,4 +1,4 @@
-"""`s_meta`: a vision-language judge (Qwen3-VL) rates the meta-view render 0-9 (see `judge.py`).
+"""`s_meta`: a vision-language judge (Qwen3-VL) rates the meta-view render 0-9 (see `digit_score.py`).
 
 As in World-R1, the judge sees the render from the input camera farthest from the first one and is
 asked about it with the video's text prompt and a rubric: real 3D structure and parallax, or a
@@ -20,7 +20,7 @@ import torch
 from worldr1 import weights
 from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
-from worldr1.rewards.judge import digit_token_ids, expected_digit_score
+from worldr1.rewards.digit_score import digit_token_ids, expected_digit_score
 
 QUESTION = (
     'A video was generated for the text prompt "{prompt}". A 3D scene was reconstructed from that video, '

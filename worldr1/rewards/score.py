@@ -43,7 +43,7 @@ NO_CAMERA = "no camera sentence in the prompt"
 JUDGE_BLOCK = 8
 
 
-def empty_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS) -> dict[str, object]:
+def empty_rewards_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS) -> dict[str, object]:
     """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
     row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
                                                      "group_index")}
@@ -182,11 +182,11 @@ class Scorer:
                 raise ReconstructionFailed(f"rollout failed: {sample['error']}")
             return read_mp4(rollout_dir / sample["video"])
 
-        return self.score_one(empty_row(sample, phase), frames, lambda: load_views(recon, recon_dir))
+        return self.score_one(empty_rewards_row(sample, phase), frames, lambda: load_views(recon, recon_dir))
 
     def score_one(self, row: dict[str, object], frames: Callable[[], np.ndarray], views: Callable[[], ReconViews],
                   no_camera_reason: str = NO_CAMERA) -> tuple[dict[str, object], np.ndarray | None]:
-        """Fill one video's terms into `row` (from `empty_row`, which holds its prompt, camera moves and phase).
+        """Fill one video's terms into `row` (from `empty_rewards_row`, which holds its prompt, camera moves and phase).
 
         `frames` and `views` load the video and its reconstruction; each is called once, in this order
         (`views` only in a 3D phase), and whatever either raises for a sample that cannot be scored

@@ -26,7 +26,7 @@ import numpy as np
 from worldr1.geometry.cameras import invert
 from worldr1.geometry.sim3 import umeyama
 from worldr1.prompts.camera import Primitive
-from worldr1.prompts.trajectory import MotionScale, target_path
+from worldr1.prompts.camera_path import MotionScale, target_path
 
 if TYPE_CHECKING:
     from worldr1.rewards.score import TermInput

@@ -5,7 +5,7 @@ from worldr1.toyworld.corrupt import ClipPlan, Corruption, ToyClip, make_clip, p
 from worldr1.toyworld.prompt import toy_prompt
 from worldr1.toyworld.render import (Reprojection, ToyVideo, pair_check, render_scenes, render_video,
                                      reprojection_check, toy_cameras, toy_motion_scale)
-from worldr1.toyworld.scene import ToyObject, ToyScene, make_scene, scene_gaussians
+from worldr1.toyworld.scene import ToyObject, ToyScene, make_scene, toy_scene_gaussians
 
 __all__ = [
     "ClipPlan",
@@ -23,8 +23,8 @@ __all__ = [
     "render_scenes",
     "render_video",
     "reprojection_check",
-    "scene_gaussians",
     "toy_cameras",
     "toy_motion_scale",
     "toy_prompt",
+    "toy_scene_gaussians",
 ]

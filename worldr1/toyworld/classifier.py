@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from worldr1.config import ToyClassifierPretrain
+from worldr1.config import ToyClassifierPretrainConfig
 from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
 from worldr1.ids import derive_seed
@@ -122,7 +122,7 @@ def load_toy_classifier(directory: Path, device: torch.device | None = None) -> 
 # Training
 
 
-def pretrain_classifier(classifier: ToyClassifier, data: ToyData, cfg: ToyClassifierPretrain, seed: int,
+def pretrain_classifier(classifier: ToyClassifier, data: ToyData, cfg: ToyClassifierPretrainConfig, seed: int,
                         progress: Callable[[int, int], None] | None = None) -> list[float]:
     """Binary cross-entropy on the clips' labels (`data.consistent`). A few hundred clips are easily
     memorised, so each is shown mirrored or played backwards at random (neither changes whether

@@ -60,8 +60,14 @@ def clip_seed(seed: int, index: int) -> int:
     return derive_seed(seed, "toy-data", index) % 2**31
 
 
-def _render(args: tuple[int, ClipSpec]) -> ToyClip:
+def _one_thread() -> None:
+    """A pool worker's torch threads: `workers` processes already share the cores. Never called in the
+    caller's own process, whose thread count is its own business (scores computed there after a
+    one-worker render must match those of a fresh process)."""
     torch.set_num_threads(1)
+
+
+def _render(args: tuple[int, ClipSpec]) -> ToyClip:
     seed, spec = args
     return make_clip(seed, spec.frames, spec.height, spec.width, spec.inconsistent_share, spec.supersample)
 
@@ -72,7 +78,7 @@ def render_clips(seeds: list[int], spec: ClipSpec, workers: int,
     jobs = [(s, spec) for s in seeds]
     with contextlib.ExitStack() as stack:
         if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread))
             made = pool.imap(_render, jobs, chunksize=4)
         else:
             made = map(_render, jobs)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from worldr1.config import ToyPolicyPretrain, ToyReconstructorPretrain, Training
+from worldr1.config import ToyPolicyPretrainConfig, ToyReconstructorPretrainConfig, TrainingConfig
 from worldr1.ids import derive_seed
 from worldr1.policy.toy import ToyAutoencoder, ToyPolicy, frames_to_pixels, video_latents
 from worldr1.reconstruct.toy import ToyReconstructor, frames_tensor, relative_poses
@@ -21,7 +21,7 @@ WARMUP = 20
 ROTATION_WEIGHT = 10.0
 
 
-def learning_rate(cfg: Training, step: int) -> float:
+def learning_rate(cfg: TrainingConfig, step: int) -> float:
     """Linear warm-up, then a cosine down to a tenth."""
     if step < WARMUP:
         return cfg.lr * (step + 1) / WARMUP
@@ -29,7 +29,7 @@ def learning_rate(cfg: Training, step: int) -> float:
     return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
 
 
-def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: Training, step: int,
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainingConfig, step: int,
                    clip: torch.nn.Module | None = None) -> float:
     """One step at the schedule's learning rate (gradients of `clip` clipped to norm 1); the loss."""
     for group in opt.param_groups:
@@ -52,7 +52,7 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: Training, seed: int,
+def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: TrainingConfig, seed: int,
                          progress: Callable[[int], None] | None = None) -> list[float]:
     """Frames through the autoencoder and back (L1 + L2 on pixels, a light L2 on the latents to keep
     their scale); then the latent mean and std over the training frames, for normalisation."""
@@ -77,7 +77,7 @@ def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: Training, seed:
     return losses
 
 
-def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrain, shift: float, seed: int,
+def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrainConfig, shift: float, seed: int,
                     progress: Callable[[int, int], None] | None = None) -> tuple[list[float], list[float]]:
     """The autoencoder, then flow matching of the transformer and the word encoder on the clips'
     latents at `x_t = (1 - sigma) x0 + sigma noise`, as Wan is trained, through the policy's
@@ -115,7 +115,7 @@ def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrain, sh
     return ae_losses, losses
 
 
-def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyReconstructorPretrain, seed: int,
+def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyReconstructorPretrainConfig, seed: int,
                            progress: Callable[[int, int], None] | None = None) -> list[float]:
     """Supervised on the clips' truth: L1 on log-depth, on the relative rotation matrices and on the
     relative translations. All clips count, inconsistent ones too: their cameras and per-frame depth

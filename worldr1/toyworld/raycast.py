@@ -4,7 +4,7 @@ The scene is made of planes, spheres, boxes, cylinders and cones, so every ray's
 surface and its normal are cheap to compute exactly. Each hit takes the colour the scene gives that
 point (`scene.floor_colours`, `scene.dome_colours`, `scene.shaded`), and a pixel averages a grid of
 sub-pixel rays (`raycast_render`): a static scene then looks the same from every camera up to the
-pixel footprint. Splatting the scene's Gaussian discs instead (`scene.scene_gaussians`) blends
+pixel footprint. Splatting the scene's Gaussian discs instead (`scene.toy_scene_gaussians`) blends
 neighbouring discs in view-dependent proportions and puts colours 4-7% in front of the true surface:
 warped with its true depth, a sound splatted clip left 2.0% of pixels off by more than 0.12, a
 ray-cast one 0.3% (benchmarks/toy_raycast_render.py, 80 clips), which hid the small corruptions

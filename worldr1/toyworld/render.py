@@ -1,6 +1,6 @@
 """Filming a toy scene: the prompt's camera path placed around the scene, rendered with true depth.
 
-The target path (`worldr1.prompts.trajectory.target_path`) starts at the identity; here its first
+The target path (`worldr1.prompts.camera_path.target_path`) starts at the identity; here its first
 camera is put at a fixed distance and height looking at the scene's centre, and the motion sizes
 are World-R1's segments rescaled to that distance (push and move 0.3 of it, an orbit radius of
 the distance itself, so the arc keeps the centre in view), so every move keeps the objects in a sensible part of the frame. Frames and depth are
@@ -21,7 +21,7 @@ from worldr1.geometry.cameras import Cameras, intrinsics_from_fov, look_at
 from worldr1.geometry.gaussians import unproject_depth
 from worldr1.geometry.warp import layer_edges, sample
 from worldr1.prompts.camera import Primitive
-from worldr1.prompts.trajectory import MotionScale, target_path
+from worldr1.prompts.camera_path import MotionScale, target_path
 from worldr1.toyworld.raycast import raycast_render
 from worldr1.toyworld.scene import ToyScene
 

@@ -334,7 +334,7 @@ def discs(points: np.ndarray, normals: np.ndarray, spacing: np.ndarray | float, 
                      colors=torch.as_tensor(np.clip(colours, 0.0, 1.0), dtype=f32))
 
 
-def scene_gaussians(scene: ToyScene, density: float = DEFAULT_DENSITY) -> Gaussians:
+def toy_scene_gaussians(scene: ToyScene, density: float = DEFAULT_DENSITY) -> Gaussians:
     """The scene as flat opaque Gaussians (float32, CPU): objects, floor, dome."""
     parts = []
     for obj in scene.objects:

@@ -7,7 +7,7 @@ import pytest
 
 from worldr1.prompts.camera import Primitive as P
 from worldr1.geometry.cameras import invert
-from worldr1.prompts.trajectory import MotionScale, camera_centres, segment_bounds, target_path
+from worldr1.prompts.camera_path import MotionScale, camera_centres, segment_bounds, target_path
 
 SCALE = MotionScale()
 
