@@ -22,7 +22,7 @@ from worldr1.store import sweep_dead_temps_of, temp_sibling
 # x264's macroblock-tree rate control off: in a long-lived process it made one clip in a few dozen
 # encode differently from run to run (benchmarks/video_io.py --determinism), where a fresh ffmpeg
 # process per file had hidden it. CRF 15 without it costs what CRF 17 cost with it (round-trip MAE
-# 4.27 vs 4.22 of 255 on toy clips, ~2% more bytes).
+# 4.27 vs 4.30 of 255 on 40 toy clips, ~2% more bytes).
 CODEC_OPTIONS = {"crf": "15", "preset": "fast", "threads": "1", "x264-params": "mbtree=0"}
 CONTAINER_OPTIONS = {"fflags": "+bitexact"}
 # RGB to 4:2:0 with the scaler ffmpeg's command line uses by default.
