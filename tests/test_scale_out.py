@@ -9,7 +9,9 @@ import filecmp
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import fsdp_ranks
@@ -18,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import BIN, ONE_THREAD, ROOT, Finished, copy_project, edit, ran, run
+from worldr1 import distributed
 from worldr1.distributed import World, fsdp_mesh_shape, joined, world_from_env
 from worldr1.errors import UserError
 from worldr1.launch import command, launch_line
@@ -220,3 +223,23 @@ def test_remote_keeps_the_chain_but_not_the_step_tensors(two_rounds: Finished, t
     assert (other / ROUND / "policy" / WEIGHTS).is_file() and (other / ROUND / "rewards.parquet").is_file()
     # Nothing to redo for the missing step tensors: the next round would start from r000's adapter.
     assert ran(run(["dvc", "repro", "--allow-missing", "--dry"], other).stdout) == set()
+
+
+def test_a_failing_rank_finishes_its_clean_up_whatever_the_launcher_sends() -> None:
+    # A rank that sees its peer die removes what it wrote; torchrun's SIGTERM, which follows at once,
+    # must not cut that removal short (a temporary directory was left behind, once, in CI).
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers live in the main thread")
+    previous = signal.signal(signal.SIGTERM, distributed._stopped)
+    cleaned = False
+    try:
+        with pytest.raises(RuntimeError, match="lost a peer"):
+            try:
+                with distributed.cleanup_uninterrupted():
+                    raise RuntimeError("rank 0 of 2 lost a peer while merging")
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # the launcher, during the clean-up
+                cleaned = True
+        assert cleaned and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,20 @@ _coordination: Any = None  # a gloo group: merges wait on the CPU whatever the d
 def _stopped(signum: int, frame: object) -> None:  # noqa: ARG001
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the launcher may repeat it during the clean-up
     raise _Stopped
+
+
+@contextlib.contextmanager
+def cleanup_uninterrupted() -> Iterator[None]:
+    """Inside a block that removes what it wrote when it fails: once it fails, the launcher's SIGTERM
+    (sent when any rank dies) is ignored, so the removal that follows runs to its end. Without it a
+    rank that saw its peer die at the merge could be stopped half-way through deleting its temporary
+    directory, and leave it behind while saying that nothing was written."""
+    try:
+        yield
+    except BaseException:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
 
 
 @contextlib.contextmanager
@@ -277,7 +292,7 @@ def atomic_dir(world: World, target: str | Path) -> Iterator[Path]:
             yield tmp
         return
     if world.main:
-        with store.atomic_dir(target) as tmp:
+        with store.atomic_dir(target) as tmp, cleanup_uninterrupted():
             broadcast(world, str(tmp), "sharing the output directory")
             yield tmp
         return
@@ -297,7 +312,8 @@ def scratch(world: World, beside: str | Path) -> Iterator[Path]:
     tmp = store.temp_sibling(parts)
     tmp.mkdir()
     try:
-        yield Path(broadcast(world, str(tmp), "sharing the parts directory"))
+        with cleanup_uninterrupted():
+            yield Path(broadcast(world, str(tmp), "sharing the parts directory"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
