@@ -19,8 +19,8 @@ from worldr1.geometry.synthetic import card_scene, orbit_cameras
 from worldr1.profiles import use_profile
 from worldr1.reconstruct.run import reconstruct_round
 from worldr1.reconstruct.toy import ToyReconstructor
-from worldr1.score_video import ROUND, VideoScorer, frame_indices, read_video
-from worldr1.video import read_mp4, write_mp4
+from worldr1.score_video import ROUND, VideoScorer, read_video
+from worldr1.video import frame_indices, read_mp4, write_mp4
 
 WORLDR1 = str(BIN / "worldr1")
 PROMPT = "Camera orbit left. Three textured cards float in front of a painted wall."

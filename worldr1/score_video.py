@@ -35,7 +35,7 @@ import pyarrow as pa
 from worldr1 import config, ids, store
 from worldr1.errors import UserError
 from worldr1.prompts.camera import CameraParse, parse_camera
-from worldr1.video import frame_indices
+from worldr1.video import read_sampled
 
 if TYPE_CHECKING:
     from worldr1.reconstruct.base import Reconstructor
@@ -58,23 +58,6 @@ class Video:
     total_frames: int    # in the file
 
 
-def sampled_frames(path: Path, max_frames: int) -> tuple[list[np.ndarray], float, int]:
-    """`max_frames` RGB frames spread evenly over the file's first video stream, its frame rate and its
-    frame count. Two passes (packets, then decoding) so a long video never sits in memory whole."""
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError("no video stream")
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        total = sum(1 for packet in container.demux(stream) if packet.size)
-    wanted = set(frame_indices(total, max_frames))
-    with av.open(str(path)) as container:
-        kept = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted]
-    return kept, fps, total
-
-
 def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
     """A video file's frames, subsampled evenly to `max_frames`; a file that is not one is a UserError."""
     path = Path(path)
@@ -85,7 +68,7 @@ def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
     if not path.is_file():
         raise UserError(f"video {path} is not a file", "pass a video file, e.g. clip.mp4")
     try:
-        kept, fps, total = sampled_frames(path, max_frames)
+        kept, fps, total = read_sampled(path, max_frames)
     except Exception as exc:  # noqa: BLE001 - ffmpeg's many ways of refusing a file
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read {path} as a video ({reason})",

@@ -67,3 +67,18 @@ def read_mp4(path: str | Path) -> np.ndarray:
     """Every frame of a video file's first video stream, as RGB."""
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def read_sampled(path: str | Path, max_frames: int) -> tuple[list[np.ndarray], float, int]:
+    """`max_frames` RGB frames spread evenly over the file's first video stream, its frame rate and its
+    frame count. Two passes (packets, then decoding) so a long video never sits in memory whole."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        total = sum(1 for packet in container.demux(stream) if packet.size)
+    wanted = set(frame_indices(total, max_frames))
+    with av.open(str(path)) as container:
+        kept = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted]
+    return kept, fps, total
