@@ -31,20 +31,25 @@ def main() -> None:
     params = config.load()
     d = params.toy.data
     shares: dict[str, list[float]] = {k: [] for k in LOCAL}
-    for videos in make_suite(params.seed, args.clips or params.validity.clips, d.frames, d.height, d.width,
-                             d.supersample):
+    for videos in make_suite(
+        params.seed, args.clips or params.validity.clips, d.frames, d.height, d.width, d.supersample
+    ):
         sound = next(v for v in videos if v.kind == SOUND).frames.astype(int)
         for v in videos:
             if v.kind in shares:
-                changed = (np.abs(v.frames.astype(int) - sound).max(-1) > 40)
+                changed = np.abs(v.frames.astype(int) - sound).max(-1) > 40
                 after = [f for f in range(len(changed)) if changed[f].any()]
                 shares[v.kind].append(float(changed[after].mean()) if after else 0.0)
     report = {}
     for kind, xs in shares.items():
         a = np.array(xs)
-        report[kind] = {"clips": len(a), "median": round(float(np.median(a)), 4),
-                        "under_1pct": round(float((a < 0.01).mean()), 3), "under_3pct": round(float((a < 0.03).mean()), 3),
-                        "quartiles": [round(float(q), 4) for q in np.quantile(a, [0.25, 0.75])]}
+        report[kind] = {
+            "clips": len(a),
+            "median": round(float(np.median(a)), 4),
+            "under_1pct": round(float((a < 0.01).mean()), 3),
+            "under_3pct": round(float((a < 0.03).mean()), 3),
+            "quartiles": [round(float(q), 4) for q in np.quantile(a, [0.25, 0.75])],
+        }
         print(kind, report[kind])
     if args.out:
         store.write_json(str(args.out), report)

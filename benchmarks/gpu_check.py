@@ -43,14 +43,27 @@ from worldr1.policy.attention import pin_attention, resolve_attention
 from worldr1.policy.load import load_policy
 
 #: Wan 2.1 T2V 1.3B's transformer (its config.json)
-WAN_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
-                text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
-                qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
+WAN_1_3B = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=12,
+    attention_head_dim=128,
+    in_channels=16,
+    out_channels=16,
+    text_dim=4096,
+    freq_dim=256,
+    ffn_dim=8960,
+    num_layers=30,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
+)
 SMOKE = dict(WAN_1_3B, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, num_layers=2, text_dim=64, freq_dim=32)
 #: dense bf16 peak of an H100/H200 SXM, FLOP/s (override with --peak-tflops for another card)
 PEAK_BF16 = 989e12
-PROMPT = PromptRow("gpu-check", "Camera orbit left. A stone lighthouse on a headland at dusk, waves below.",
-                   ("orbit_left",), "train")
+PROMPT = PromptRow(
+    "gpu-check", "Camera orbit left. A stone lighthouse on a headland at dusk, waves below.", ("orbit_left",), "train"
+)
 
 
 @contextmanager
@@ -63,8 +76,10 @@ def stage(name: str, results: dict) -> Iterator[None]:
     yield
     if cuda:
         torch.cuda.synchronize()
-    results[name] = {"seconds": round(time.perf_counter() - start, 2),
-                     "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
+    results[name] = {
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+    }
     print(f"{name}: {results[name]}", flush=True)
 
 
@@ -89,11 +104,27 @@ def full_size(policy, smoke: bool) -> None:  # noqa: ANN001
     cfg = SMOKE if smoke else WAN_1_3B
     with seeded(0):
         transformer = WanTransformer3DModel(**cfg)
-        vae = AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                               temperal_downsample=[False, True, True]) if smoke else AutoencoderKLWan()
-        encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(policy.pipe.tokenizer), d_model=cfg["text_dim"], d_kv=64,
-                                              d_ff=256, num_layers=1, num_heads=4, relative_attention_num_buckets=8,
-                                              pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+        vae = (
+            AutoencoderKLWan(
+                base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+            )
+            if smoke
+            else AutoencoderKLWan()
+        )
+        encoder = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=len(policy.pipe.tokenizer),
+                d_model=cfg["text_dim"],
+                d_kv=64,
+                d_ff=256,
+                num_layers=1,
+                num_heads=4,
+                relative_attention_num_buckets=8,
+                pad_token_id=0,
+                eos_token_id=1,
+                decoder_start_token_id=0,
+            )
+        )
     transformer = transformer.to(policy.device, policy.dtype).eval()
     # As from_pretrained(torch_dtype=bf16) loads Wan: its norms, time embedding and rope stay float32.
     keep = transformer._keep_in_fp32_modules or []
@@ -111,15 +142,22 @@ def forward_flops(cfg: dict, tokens: int, text_tokens: int) -> float:
     """Model FLOPs of one transformer forward: 2 per multiply-add of the linear layers, plus the
     attention matmuls (self: 4 * tokens^2 * dim per layer; cross: 4 * tokens * text * dim)."""
     dim = cfg["num_attention_heads"] * cfg["attention_head_dim"]
-    per_layer = 2 * tokens * (4 * dim * dim) + 2 * tokens * (2 * dim * dim) + 2 * text_tokens * (2 * dim * dim) \
-        + 2 * tokens * (2 * dim * cfg["ffn_dim"]) + 4 * tokens * tokens * dim + 4 * tokens * text_tokens * dim
+    per_layer = (
+        2 * tokens * (4 * dim * dim)
+        + 2 * tokens * (2 * dim * dim)
+        + 2 * text_tokens * (2 * dim * dim)
+        + 2 * tokens * (2 * dim * cfg["ffn_dim"])
+        + 4 * tokens * tokens * dim
+        + 4 * tokens * text_tokens * dim
+    )
     return float(cfg["num_layers"] * per_layer)
 
 
 def out_of_memory(exc: BaseException) -> bool:
     # cuBLAS and cuDNN report it as a plain RuntimeError
-    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and (
-        "out of memory" in str(exc) or "ALLOC" in str(exc)))
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and ("out of memory" in str(exc) or "ALLOC" in str(exc))
+    )
 
 
 def try_sizes(sizes: list[tuple[int, int, int]], run: Callable[[tuple[int, int, int]], dict]) -> dict:
@@ -166,8 +204,17 @@ def main() -> None:
             ok = [r for r in samples.to_pylist() if r["status"] == "ok"]
             if len(ok) != ro.group_size:
                 raise SystemExit(f"rollout failed: {[r['error'] for r in samples.to_pylist()]}")
-            rewards = pa.Table.from_pylist([{"sample_id": r["sample_id"], "status": "ok", "reward": float(i),
-                                             "advantage": 1.0 if i % 2 == 0 else -1.0} for i, r in enumerate(ok)])
+            rewards = pa.Table.from_pylist(
+                [
+                    {
+                        "sample_id": r["sample_id"],
+                        "status": "ok",
+                        "reward": float(i),
+                        "advantage": 1.0 if i % 2 == 0 else -1.0,
+                    }
+                    for i, r in enumerate(ok)
+                ]
+            )
             data = stored_samples(out, samples, rewards, schedule, "r000")
             trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
             with stage("update", stages):
@@ -187,11 +234,17 @@ def main() -> None:
             from worldr1.video import read_mp4
 
             video = read_mp4(out / ok[0]["video"])
-        return {"size": f"{frames}x{height}x{width}", "attention": policy.attention, "stages": stages,
-                "on_policy_ratio_deviation": metrics.on_policy_ratio_deviation, "optimizer_steps": metrics.optimizer_steps,
-                "transformer_tflops": round(flops / 1e12, 1),
-                "mfu": None if args.smoke else round(flops / seconds / (args.peak_tflops * 1e12), 3),
-                "video": video, "params": params}
+        return {
+            "size": f"{frames}x{height}x{width}",
+            "attention": policy.attention,
+            "stages": stages,
+            "on_policy_ratio_deviation": metrics.on_policy_ratio_deviation,
+            "optimizer_steps": metrics.optimizer_steps,
+            "transformer_tflops": round(flops / 1e12, 1),
+            "mfu": None if args.smoke else round(flops / seconds / (args.peak_tflops * 1e12), 3),
+            "video": video,
+            "params": params,
+        }
 
     wan = try_sizes(sizes, round_at)
     video, params = wan.pop("video"), wan.pop("params")
@@ -221,11 +274,25 @@ def main() -> None:
 
     reconstructor.reconstruct = counted
     with tempfile.TemporaryDirectory(prefix="worldr1-gpu-check-") as tmp, stage("reconstruct", stages):
-        row = reconstruct_frames(reconstructor, video, "gpu-check", "r000", Path(tmp), params.reconstruct,
-                                 params.rollout.fps, reconstructor.device)
-    results["reconstruct"] = {"stages": stages, "status": row["status"], "error": row["error"],
-                              "gaussian_head": reconstructor.has_gaussian_head, "passes": passes,
-                              "n_gaussians": row["n_gaussians"], "gaussian_frames": row["gaussian_frames"]}
+        row = reconstruct_frames(
+            reconstructor,
+            video,
+            "gpu-check",
+            "r000",
+            Path(tmp),
+            params.reconstruct,
+            params.rollout.fps,
+            reconstructor.device,
+        )
+    results["reconstruct"] = {
+        "stages": stages,
+        "status": row["status"],
+        "error": row["error"],
+        "gaussian_head": reconstructor.has_gaussian_head,
+        "passes": passes,
+        "n_gaussians": row["n_gaussians"],
+        "gaussian_frames": row["gaussian_frames"],
+    }
     print(json.dumps(results["reconstruct"]), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

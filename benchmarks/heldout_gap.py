@@ -47,8 +47,16 @@ def measures(frames: np.ndarray, renders: np.ndarray, used: list[int]) -> dict[s
     h = s_recon(renders, frames, held, "ssim", None)
     i = s_recon(renders, frames, used, "ssim", None)
     a = s_recon(renders, frames, list(range(len(frames))), "ssim", None)
-    return {"all_psnr": a.psnr, "all_ssim": a.ssim, "heldout_psnr": h.psnr, "heldout_ssim": h.ssim, "input_psnr": i.psnr, "input_ssim": i.ssim,
-            "gap_psnr": h.psnr - i.psnr, "gap_ssim": h.ssim - i.ssim}
+    return {
+        "all_psnr": a.psnr,
+        "all_ssim": a.ssim,
+        "heldout_psnr": h.psnr,
+        "heldout_ssim": h.ssim,
+        "input_psnr": i.psnr,
+        "input_ssim": i.ssim,
+        "gap_psnr": h.psnr - i.psnr,
+        "gap_ssim": h.ssim - i.ssim,
+    }
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ not point where we want":
   policy can gain when the signal is clean (it is evaluate's independent check, so never train on
   it in the pipeline);
 - `pipeline`: the shipped reward (reconstruct, then the Scorer of params.yaml).
+With `--negate` (brightness or classifier) the reward is minus the choice: its curve must then move
+the other way, or the update does not follow the advantages' sign.
 
 Probe set: `--probe` train prompts (the first of the split) x `--probe-seeds` seeds, sampled with
 the ODE from fixed noise, as evaluate samples. Per round it prints the probe means of brightness,
@@ -74,8 +76,12 @@ def simple_rewards(samples: pa.Table, rollout_dir: Path, fn, adv_clip: float) ->
     rows = samples.to_pylist()
     rewards = [fn(read_mp4(rollout_dir / r["video"])) if r["status"] == "ok" else None for r in rows]
     adv, _ = group_advantages([r["prompt_id"] for r in rows], rewards, adv_clip)
-    return pa.Table.from_pylist([{"sample_id": r["sample_id"], "status": "ok" if x is not None else "failed",
-                                  "reward": x, "advantage": a} for r, x, a in zip(rows, rewards, adv)])
+    return pa.Table.from_pylist(
+        [
+            {"sample_id": r["sample_id"], "status": "ok" if x is not None else "failed", "reward": x, "advantage": a}
+            for r, x, a in zip(rows, rewards, adv)
+        ]
+    )
 
 
 def brightness(frames: np.ndarray) -> float:
@@ -90,8 +96,15 @@ def main() -> None:
     ap.add_argument("--probe", type=int, default=8, help="fixed probe prompts (train split)")
     ap.add_argument("--probe-seeds", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="a params override, e.g. grpo.lr=1e-3")
+    ap.add_argument(
+        "--negate",
+        action="store_true",
+        help="reward minus the choice: the probe's curves must then move the other way (the update's sign)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.negate and args.reward == "pipeline":
+        raise SystemExit("--negate is for the brightness and classifier rewards (the update's sign check)")
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     params = overridden(config.load(), args.set)
@@ -106,8 +119,11 @@ def main() -> None:
     trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
     classifier = load_toy_classifier(Path(paths.toy_classifier))
     pipeline = args.reward == "pipeline"
-    reconstructor = load_reconstructor(params.reconstruct.backend, params.reconstruct.model,
-                                       params.reconstruct.process_res) if pipeline else None
+    reconstructor = (
+        load_reconstructor(params.reconstruct.backend, params.reconstruct.model, params.reconstruct.process_res)
+        if pipeline
+        else None
+    )
     scorer = Scorer(params, load_judge(params.reward.judge), load_quality(params.reward.quality)) if pipeline else None
     video_scorer = VideoScorer(params, reconstructor) if pipeline else None
 
@@ -117,14 +133,18 @@ def main() -> None:
     def probe(tmp: Path) -> dict[str, float]:
         uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
         videos = [sample_eval_video(policy, params, p, uncond) for p in probe_set]
-        out = {"brightness": float(np.mean([brightness(v) for v in videos])),
-               "p_consistent": float(np.mean([classifier.p_consistent(v) for v in videos]))}
+        out = {
+            "brightness": float(np.mean([brightness(v) for v in videos])),
+            "p_consistent": float(np.mean([classifier.p_consistent(v) for v in videos])),
+        }
         if video_scorer is not None:
-            cols: dict[str, list[float]] = {k: [] for k in ("reward", "psnr", "s_recon", "s_reproj", "s_traj", "r_gen",
-                                                           "motion")}
+            cols: dict[str, list[float]] = {
+                k: [] for k in ("reward", "psnr", "s_recon", "s_reproj", "s_traj", "r_gen", "motion")
+            }
             for n, (p, v) in enumerate(zip(probe_set, videos)):
-                scored = video_scorer.score([Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text,
-                                            tmp / f"probe-{n}")
+                scored = video_scorer.score(
+                    [Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text, tmp / f"probe-{n}"
+                )
                 row = scored.rewards.to_pylist()[0]
                 for key, values in cols.items():
                     values.append(row[key] if row["status"] == "ok" and row[key] is not None else np.nan)
@@ -145,25 +165,50 @@ def main() -> None:
             batch = draw_batch(prompts, "train", count, params.seed, name)
             samples = rollout_round(policy, params, name, "3d", batch, rdir / "rollout")
             if pipeline:
-                recon = reconstruct_round(reconstructor, samples, rdir / "rollout", rdir / "recon", params.reconstruct,
-                                          ro.fps, default_device())
+                recon = reconstruct_round(
+                    reconstructor,
+                    samples,
+                    rdir / "rollout",
+                    rdir / "recon",
+                    params.reconstruct,
+                    ro.fps,
+                    default_device(),
+                )
                 rewards = scorer.score_round(samples, recon, "3d", rdir / "rollout", rdir / "recon")
             else:
-                fn = brightness if args.reward == "brightness" else classifier.p_consistent
-                rewards = simple_rewards(samples, rdir / "rollout", fn, params.grpo.adv_clip)
+                base_fn = brightness if args.reward == "brightness" else classifier.p_consistent
+                sign = -1.0 if args.negate else 1.0
+                rewards = simple_rewards(samples, rdir / "rollout", lambda v: sign * base_fn(v), params.grpo.adv_clip)
             data = stored_samples(rdir / "rollout", samples, rewards, schedule, name)
             metrics = trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, name, "update")))
-            p_train = [classifier.p_consistent(read_mp4(rdir / "rollout" / r["video"])) for r in samples.to_pylist()
-                       if r["status"] == "ok"]
-            entry = {"round": k, "batch_reward": data.reward_mean, "batch_reward_std": data.reward_std,
-                     "batch_p_consistent": float(np.mean(p_train)),
-                     "clip_fraction": metrics.clip_fraction, "approx_kl": metrics.as_dict()["approx_kl"],
-                     "grad_norm": metrics.as_dict()["grad_norm"], "steps": metrics.optimizer_steps,
-                     "probe": probe(tmp / f"p{k}"), "elapsed_s": round(time.perf_counter() - start, 1)}
+            p_train = [
+                classifier.p_consistent(read_mp4(rdir / "rollout" / r["video"]))
+                for r in samples.to_pylist()
+                if r["status"] == "ok"
+            ]
+            entry = {
+                "round": k,
+                "batch_reward": data.reward_mean,
+                "batch_reward_std": data.reward_std,
+                "batch_p_consistent": float(np.mean(p_train)),
+                "clip_fraction": metrics.clip_fraction,
+                "approx_kl": metrics.as_dict()["approx_kl"],
+                "grad_norm": metrics.as_dict()["grad_norm"],
+                "steps": metrics.optimizer_steps,
+                "probe": probe(tmp / f"p{k}"),
+                "elapsed_s": round(time.perf_counter() - start, 1),
+            }
             history.append(entry)
             print(json.dumps(entry), flush=True)
-    result = {"reward": args.reward, "rounds": args.rounds, "prompts": count, "group": ro.group_size,
-              "sets": args.set, "history": history}
+    result = {
+        "reward": args.reward,
+        "negate": args.negate,
+        "rounds": args.rounds,
+        "prompts": count,
+        "group": ro.group_size,
+        "sets": args.set,
+        "history": history,
+    }
     if args.out:
         store.write_json(str(args.out), result)
 

@@ -24,8 +24,13 @@ def scene(n: int, device: torch.device) -> Gaussians:
     g = torch.Generator().manual_seed(0)
     means = (torch.rand(n, 3, generator=g) - 0.5) * torch.tensor([6.0, 6.0, 4.0]) + torch.tensor([0.0, 0.0, 5.0])
     size = 0.6 * (2000 / n) ** (1 / 3)  # keep the covered area about constant as n grows
-    return Gaussians(means, torch.rand(n, 3, generator=g) * size + 0.01, torch.randn(n, 4, generator=g),
-                     torch.rand(n, generator=g), colors=torch.rand(n, 3, generator=g)).to(device)
+    return Gaussians(
+        means,
+        torch.rand(n, 3, generator=g) * size + 0.01,
+        torch.randn(n, 4, generator=g),
+        torch.rand(n, generator=g),
+        colors=torch.rand(n, 3, generator=g),
+    ).to(device)
 
 
 def time_render(g: Gaussians, px: int, backend: str, frames: int, repeats: int, device: torch.device) -> float:
@@ -59,8 +64,10 @@ def main() -> None:
     for backend, device in runs:
         for n in map(int, args.counts.split(",")):
             g = scene(n, device)
-            cells = [f"{px}px {time_render(g, px, backend, args.frames, args.repeats, device):9.1f}"
-                     for px in map(int, args.sizes.split(","))]
+            cells = [
+                f"{px}px {time_render(g, px, backend, args.frames, args.repeats, device):9.1f}"
+                for px in map(int, args.sizes.split(","))
+            ]
             print(f"{backend:6s} {device.type:4s} {n:>7d} Gaussians: " + "  ".join(cells))
 
 

@@ -45,18 +45,31 @@ def main() -> None:
     for cand in args.candidates.split(","):
         width, steps = (int(x) for x in cand.split(":"))
         cfg = ToyReconstructorPretrainConfig.model_validate(
-            {**params.toy.reconstructor.model_dump(), "net": {"width": width},
-             "train": {**params.toy.reconstructor.train.model_dump(), "steps": steps}})
+            {
+                **params.toy.reconstructor.model_dump(),
+                "net": {"width": width},
+                "train": {**params.toy.reconstructor.train.model_dump(), "steps": steps},
+            }
+        )
         start = time.perf_counter()
         recon = ToyReconstructor.fresh(width, data.K[0, 0], data.frames.shape[2:4], params.seed)
         losses = pretrain_reconstructor(recon, data, cfg, params.seed)
         train_s = time.perf_counter() - start
         scorer = VideoScorer(params, recon)
         report = summary(score_suite(suite, scorer, float(params.rollout.fps), oracle=False))
-        row = {"width": width, "steps": steps, "train_s": round(train_s, 1), "loss_last": tail_mean(losses),
-               "auc": {k: {t: report["auc"][k].get(t) for t in ("reward", "s_reproj", "s_recon")}
-                       for k in SMALL if k in report["auc"]},
-               "reward_auc_min": report["reward_auc_min"], "sound_first": report["sound_first"]}
+        row = {
+            "width": width,
+            "steps": steps,
+            "train_s": round(train_s, 1),
+            "loss_last": tail_mean(losses),
+            "auc": {
+                k: {t: report["auc"][k].get(t) for t in ("reward", "s_reproj", "s_recon")}
+                for k in SMALL
+                if k in report["auc"]
+            },
+            "reward_auc_min": report["reward_auc_min"],
+            "sound_first": report["sound_first"],
+        }
         results.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

@@ -40,8 +40,9 @@ def main() -> None:
     args = ap.parse_args()
     paths = store.Paths()
     classifier = load_toy_classifier(Path(paths.toy_classifier))
-    names = args.rounds or sorted(p.name for p in Path(paths.round_dir("r000")).parent.iterdir()
-                                  if Path(paths.rewards(p.name)).exists())
+    names = args.rounds or sorted(
+        p.name for p in Path(paths.round_dir("r000")).parent.iterdir() if Path(paths.rewards(p.name)).exists()
+    )
     rows = []
     for name in names:
         rollout = Path(paths.rollout_dir(name))
@@ -51,9 +52,18 @@ def main() -> None:
             if s["status"] != "ok" or r is None or r["status"] != "ok":
                 continue
             w = {t: (r[f"w_{t}"] or 0.0) * (r[t] or 0.0) for t in TERMS}
-            rows.append({"round": name, "prompt_id": s["prompt_id"], "reward": r["reward"], "psnr": r["psnr"],
-                         "motion": r["motion"], "p": classifier.p_consistent(read_mp4(rollout / s["video"])),
-                         **{f"w{t}": v for t, v in w.items()}, **{t: r[t] for t in TERMS}})
+            rows.append(
+                {
+                    "round": name,
+                    "prompt_id": s["prompt_id"],
+                    "reward": r["reward"],
+                    "psnr": r["psnr"],
+                    "motion": r["motion"],
+                    "p": classifier.p_consistent(read_mp4(rollout / s["video"])),
+                    **{f"w{t}": v for t, v in w.items()},
+                    **{t: r[t] for t in TERMS},
+                }
+            )
     keys = sorted({(r["round"], r["prompt_id"]) for r in rows})
     groups = [[r for r in rows if (r["round"], r["prompt_id"]) == k] for k in keys]
 
@@ -63,8 +73,10 @@ def main() -> None:
     report: dict[str, dict[str, float]] = {}
     total_var = np.mean([np.var(col(g, "reward")) for g in groups])
     for key in ("reward", *TERMS, "motion", "psnr"):
-        entry = {"rho_p_consistent": group_rho([(col(g, key), col(g, "p")) for g in groups]),
-                 "rho_psnr_heldout": group_rho([(col(g, key), col(g, "psnr")) for g in groups])}
+        entry = {
+            "rho_p_consistent": group_rho([(col(g, key), col(g, "p")) for g in groups]),
+            "rho_psnr_heldout": group_rho([(col(g, key), col(g, "psnr")) for g in groups]),
+        }
         if key in TERMS:
             entry["var_share"] = float(np.mean([np.var(col(g, f"w{key}")) for g in groups]) / total_var)
         report[key] = {k: round(v, 3) for k, v in entry.items()}

@@ -28,8 +28,12 @@ CONFIGS = {
 
 def build(name: str):  # noqa: ANN201
     overrides, frames, height, width = CONFIGS[name]
-    policy = load_wan(PolicyConfig(model="tiny", dtype="float32", attention="auto", lora=LoraConfig(rank=8, alpha=16.0, targets=["to_q"])),
-                      torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    policy = load_wan(
+        PolicyConfig(
+            model="tiny", dtype="float32", attention="auto", lora=LoraConfig(rank=8, alpha=16.0, targets=["to_q"])
+        ),
+        torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+    )
     if overrides:
         config = dict(policy.transformer.config)
         config.update(overrides)
@@ -49,8 +53,10 @@ def main() -> None:
     torch.set_grad_enabled(False)
     sde = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
     prompt, cfg, shift = "Camera orbit left. A stone lighthouse on a headland.", 5.0, 5.0
-    print(f"device={'cuda' if torch.cuda.is_available() else 'cpu'} threads={torch.get_num_threads()} "
-          f"group={args.group} steps={args.steps} repeats={args.repeats}")
+    print(
+        f"device={'cuda' if torch.cuda.is_available() else 'cpu'} threads={torch.get_num_threads()} "
+        f"group={args.group} steps={args.steps} repeats={args.repeats}"
+    )
     for name in args.configs.split(","):
         policy, frames, height, width = build(name)
         params = sum(p.numel() for p in policy.transformer.parameters())
@@ -66,10 +72,19 @@ def main() -> None:
             sample(policy, cond, uncond, gens, shape, schedule, cfg, sde, trained_steps(schedule, sde))
 
         def theirs() -> None:
-            policy.pipe(prompt=prompt, negative_prompt="", num_frames=frames, height=height, width=width,
-                        num_inference_steps=args.steps, guidance_scale=cfg, num_videos_per_prompt=args.group,
-                        output_type="latent", max_sequence_length=policy.max_sequence_length,
-                        generator=torch.Generator().manual_seed(0))
+            policy.pipe(
+                prompt=prompt,
+                negative_prompt="",
+                num_frames=frames,
+                height=height,
+                width=width,
+                num_inference_steps=args.steps,
+                guidance_scale=cfg,
+                num_videos_per_prompt=args.group,
+                output_type="latent",
+                max_sequence_length=policy.max_sequence_length,
+                generator=torch.Generator().manual_seed(0),
+            )
 
         times: dict[str, list[float]] = {"ours": [], "pipeline": []}
         ours(), theirs()  # warm-up
@@ -79,8 +94,10 @@ def main() -> None:
                 fn()
                 times[label].append(time.perf_counter() - start)
         a, b = statistics.median(times["ours"]), statistics.median(times["pipeline"])
-        print(f"{name}: transformer {params / 1e6:.2f}M params, latents {list(shape)}; "
-              f"ours {a:.3f}s, WanPipeline {b:.3f}s (medians of {args.repeats}), ratio {a / b:.3f}")
+        print(
+            f"{name}: transformer {params / 1e6:.2f}M params, latents {list(shape)}; "
+            f"ours {a:.3f}s, WanPipeline {b:.3f}s (medians of {args.repeats}), ratio {a / b:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,12 @@ from main_job import fresh_project  # noqa: E402
 
 
 def sh(args: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HF_HUB_OFFLINE": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -73,9 +77,11 @@ def main(profile: str = "tiny", ranks: list[int] = typer.Option([1, 2]), repeats
 
         params = config.load(project / "params.yaml")
         samples = params.prompts.batch_per_round * params.rollout.group_size
-        print(f"profile {profile}: {samples} samples a round, {params.rollout.steps} steps, "
-              f"{params.rollout.frames}x{params.rollout.height}x{params.rollout.width}, "
-              f"{os.cpu_count()} CPUs, cuda: {__import__('torch').cuda.is_available()}")
+        print(
+            f"profile {profile}: {samples} samples a round, {params.rollout.steps} steps, "
+            f"{params.rollout.frames}x{params.rollout.height}x{params.rollout.width}, "
+            f"{os.cpu_count()} CPUs, cuda: {__import__('torch').cuda.is_available()}"
+        )
         times: dict[tuple[str, int], list[float]] = {}
         for n in ranks:
             set_launch(project, launch_of(n))
@@ -96,11 +102,11 @@ def main(profile: str = "tiny", ranks: list[int] = typer.Option([1, 2]), repeats
         startup = {}
         for name, code in {
             "rollout/update": "from worldr1 import config; from worldr1.policy import load_policy; "
-                              "import worldr1.grpo.trainer; p=config.load(); load_policy(p.policy)",
+            "import worldr1.grpo.trainer; p=config.load(); load_policy(p.policy)",
             "reconstruct": "from worldr1 import config; from worldr1.reconstruct import load_reconstructor; "
-                           "p=config.load(); c=p.reconstruct; load_reconstructor(c.backend, c.model, c.process_res)",
+            "p=config.load(); c=p.reconstruct; load_reconstructor(c.backend, c.model, c.process_res)",
             "score": "from worldr1 import config; from worldr1.rewards import load_judge; "
-                     "from worldr1.rewards.score import Scorer; p=config.load(); load_judge(p.reward.judge)",
+            "from worldr1.rewards.score import Scorer; p=config.load(); load_judge(p.reward.judge)",
         }.items():
             startup[name] = min(sh([sys.executable, "-c", code], project) for _ in range(max(repeats, 1)))
     print(f"{'stage':<12} {'ranks':>5} {'wall s':>8} {'samples/s':>10}")
@@ -110,8 +116,10 @@ def main(profile: str = "tiny", ranks: list[int] = typer.Option([1, 2]), repeats
     round_1 = sum(min(times[(s, 1)]) for s in ("rollout", "reconstruct", "score", "update") if (s, 1) in times)
     start_1 = 2 * startup["rollout/update"] + startup["reconstruct"] + startup["score"]
     print("start-up (process + imports + models), s: " + ", ".join(f"{k} {v:.1f}" for k, v in startup.items()))
-    print(f"one-process round (rollout+reconstruct+score+update): {round_1:.1f} s, of which start-up "
-          f"{start_1:.1f} s ({100 * start_1 / round_1:.0f}%)")
+    print(
+        f"one-process round (rollout+reconstruct+score+update): {round_1:.1f} s, of which start-up "
+        f"{start_1:.1f} s ({100 * start_1 / round_1:.0f}%)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,19 @@ from pathlib import Path
 import typer
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["prompts", "toy_data", "toy_pretrain", "toy_classifier", "base", "rollout", "reconstruct", "score",
-          "update", "report", "evaluate"]
+STAGES = [
+    "prompts",
+    "toy_data",
+    "toy_pretrain",
+    "toy_classifier",
+    "base",
+    "rollout",
+    "reconstruct",
+    "score",
+    "update",
+    "report",
+    "evaluate",
+]
 
 
 def _median(fn: Callable[[], None], runs: int) -> float:
@@ -48,9 +59,11 @@ def main(runs: int = typer.Option(3, help="runs per figure (median)"), params: P
         print(f"  {stage:12s} {_median(lambda: _start(stage), runs):6.2f}")
     print(f"model loading in a warm process, median of {runs} (s):")
     r = p.reconstruct
-    loads = {f"policy {p.policy.model}": lambda: load_policy(p.policy),
-             f"reconstructor {r.backend}/{r.model}": lambda: load_reconstructor(r.backend, r.model, r.process_res),
-             f"judge {p.reward.judge}": lambda: load_judge(p.reward.judge)}
+    loads = {
+        f"policy {p.policy.model}": lambda: load_policy(p.policy),
+        f"reconstructor {r.backend}/{r.model}": lambda: load_reconstructor(r.backend, r.model, r.process_res),
+        f"judge {p.reward.judge}": lambda: load_judge(p.reward.judge),
+    }
     for name, fn in loads.items():
         print(f"  {name:28s} {_median(fn, runs):6.2f}")
 

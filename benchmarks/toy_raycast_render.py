@@ -41,19 +41,21 @@ import numpy as np
 import torch
 
 from worldr1.geometry.cameras import Cameras
+from worldr1.geometry.raster import render
 from worldr1.geometry.warp import layer_edges
 from worldr1.rewards.reproject import reprojection_errors
 from worldr1.toyworld.corrupt import CORRUPTIONS, Corruption, plan_clip
 from worldr1.toyworld.data import clip_seed
-from worldr1.validity import auc as validity_auc
-from worldr1.geometry.raster import render
 from worldr1.toyworld.raycast import DOME, FLOOR, OBJECT, nearest_surface, raycast_render, subpixel_rays, true_depth
 from worldr1.toyworld.scene import ToyScene, toy_scene_gaussians
+from worldr1.validity import auc as validity_auc
 
 FRAMES, SIZE = 5, 32
 TOLS = (0.12, 0.06)
 BLURS = (0.0, 0.8)
 SCORE_BLUR = 0.8
+
+
 def centre_labels(scene: ToyScene, w2c: np.ndarray, K: np.ndarray, height: int, width: int) -> np.ndarray:
     """The surface label `[H, W]` each pixel centre sees (where the errors lie)."""
     o, d = subpixel_rays(w2c, K, height, width, 1)
@@ -61,6 +63,7 @@ def centre_labels(scene: ToyScene, w2c: np.ndarray, K: np.ndarray, height: int, 
 
 
 # --- clips ---
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -79,9 +82,18 @@ def quantised(rgb: np.ndarray) -> torch.Tensor:
 def render_gauss(scenes: Sequence[ToyScene], cameras: Cameras) -> Rendered:
     """The splatted frames the toy world used before (discs through the torch rasteriser, 8 px tiles)."""
     start = time.perf_counter()
-    rgb = [render(toy_scene_gaussians(s), torch.from_numpy(cameras.w2c[f:f + 1]).float(),
-                  torch.from_numpy(cameras.K[f:f + 1]).float(), cameras.width, cameras.height, "torch", 8).rgb
-           for f, s in enumerate(scenes)]
+    rgb = [
+        render(
+            toy_scene_gaussians(s),
+            torch.from_numpy(cameras.w2c[f : f + 1]).float(),
+            torch.from_numpy(cameras.K[f : f + 1]).float(),
+            cameras.width,
+            cameras.height,
+            "torch",
+            8,
+        ).rgb
+        for f, s in enumerate(scenes)
+    ]
     frames = quantised(torch.cat(rgb).numpy())
     seconds = time.perf_counter() - start
     depth = true_depth_of(scenes, cameras)
@@ -89,22 +101,30 @@ def render_gauss(scenes: Sequence[ToyScene], cameras: Cameras) -> Rendered:
 
 
 def true_depth_of(scenes: Sequence[ToyScene], cameras: Cameras) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate([
-        true_depth(s, cameras.w2c[f:f + 1], cameras.K[f:f + 1], cameras.height, cameras.width)
-        for f, s in enumerate(scenes)]).astype(np.float32))
+    return torch.from_numpy(
+        np.concatenate(
+            [
+                true_depth(s, cameras.w2c[f : f + 1], cameras.K[f : f + 1], cameras.height, cameras.width)
+                for f, s in enumerate(scenes)
+            ]
+        ).astype(np.float32)
+    )
 
 
 def render_ray(scenes: Sequence[ToyScene], cameras: Cameras, supersample: int) -> Rendered:
     start = time.perf_counter()
-    parts = [raycast_render(s, cameras.w2c[f:f + 1], cameras.K[f:f + 1], cameras.height, cameras.width,
-                            supersample) for f, s in enumerate(scenes)]
+    parts = [
+        raycast_render(s, cameras.w2c[f : f + 1], cameras.K[f : f + 1], cameras.height, cameras.width, supersample)
+        for f, s in enumerate(scenes)
+    ]
     seconds = time.perf_counter() - start
     rgb, depth = (np.concatenate(x) for x in zip(*parts))
     return Rendered(quantised(rgb), torch.from_numpy(depth.astype(np.float32)), seconds)
 
 
-def pair_errors(r: Rendered, cameras: Cameras, blur: float) -> tuple[list[tuple[int, int]], list[torch.Tensor],
-                                                                     list[torch.Tensor]]:
+def pair_errors(
+    r: Rendered, cameras: Cameras, blur: float
+) -> tuple[list[tuple[int, int]], list[torch.Tensor], list[torch.Tensor]]:
     e = reprojection_errors(r.frames, r.depth, torch.from_numpy(cameras.w2c), torch.from_numpy(cameras.K), blur)
     return e.pairs, e.error, e.valid
 
@@ -129,8 +149,14 @@ def auc(good: list[float], bad: list[float]) -> float:
 PLACES = ("floor", "dome", "object", "near edge")
 
 
-def error_places(errors: list[torch.Tensor], valids: list[torch.Tensor], pairs: list[tuple[int, int]],
-                 labels: np.ndarray, depth: torch.Tensor, tol: float) -> np.ndarray:
+def error_places(
+    errors: list[torch.Tensor],
+    valids: list[torch.Tensor],
+    pairs: list[tuple[int, int]],
+    labels: np.ndarray,
+    depth: torch.Tensor,
+    tol: float,
+) -> np.ndarray:
     """Counts of bad pixels `[len(PLACES)]` by the surface frame a sees there (a pixel within 2 px of a
     silhouette counts as 'near edge' instead: warps there resample across the layer edge)."""
     edges = layer_edges(depth).float()[:, None]
@@ -170,9 +196,19 @@ def clip_record(index: int, supersample: int, size: int = SIZE) -> dict:
         if scenes is not None:
             twins[kind] = scenes
     labels = np.stack([centre_labels(plan.scene, cams.w2c[f], cams.K[f], size, size) for f in range(FRAMES)])
-    rec: dict = {"index": index, "seed": seed, "size": size, "frames": FRAMES * (1 + len(twins)), "seconds": {},
-                 "floor": {}, "places": {}, "sound": {}, "broken": {}}
+    rec: dict = {
+        "index": index,
+        "seed": seed,
+        "size": size,
+        "frames": FRAMES * (1 + len(twins)),
+        "seconds": {},
+        "floor": {},
+        "places": {},
+        "sound": {},
+        "broken": {},
+    }
     for name in RENDERERS:
+
         def draw(scenes: Sequence[ToyScene]) -> Rendered:
             return render_gauss(scenes, cams) if name == "gauss" else render_ray(scenes, cams, supersample)
 
@@ -200,21 +236,30 @@ def summarise(records: list[dict], supersample: int) -> None:
     frames = sum(r["frames"] for r in records)
     size = records[0]["size"]
     print(f"{len(records)} consistent clips, {FRAMES} frames at {size}x{size}, ray supersample {supersample}")
-    print("render ms/frame: " + ", ".join(f"{n} {1000 * sum(r['seconds'][n] for r in records) / frames:.1f}"
-                                          for n in RENDERERS) + f"  ({frames} frames each, true depth included)")
+    print(
+        "render ms/frame: "
+        + ", ".join(f"{n} {1000 * sum(r['seconds'][n] for r in records) / frames:.1f}" for n in RENDERERS)
+        + f"  ({frames} frames each, true depth included)"
+    )
     print("\n1. noise floor: mean over clips of the share of valid pixels with error > tol (true depth, cameras)")
     print(f"{'renderer':<9}" + "".join(f"  blur {b:.1f} >{t:.2f}" for b in BLURS for t in TOLS))
     for n in RENDERERS:
-        print(f"{n:<9}" + "".join(f"  {100 * np.nanmean([r['floor'][key(n, b, t)] for r in records]):13.3f}%"
-                                  for b in BLURS for t in TOLS))
+        print(
+            f"{n:<9}"
+            + "".join(
+                f"  {100 * np.nanmean([r['floor'][key(n, b, t)] for r in records]):13.3f}%" for b in BLURS for t in TOLS
+            )
+        )
     print(f"\n   where the errors > {TOLS[1]} (blur {SCORE_BLUR}) lie, share of them:")
     print(f"{'renderer':<9}" + "".join(f"  {p:>9}" for p in PLACES) + "  bad pixels")
     for n in RENDERERS:
         counts = np.sum([r["places"][n] for r in records], 0)
         total = counts.sum()
         print(f"{n:<9}" + "".join(f"  {100 * c / max(total, 1):8.1f}%" for c in counts) + f"  {int(total)}")
-    print(f"\n2. AUC P(s(sound) > s(corrupted)) over all clip pairs (blur {SCORE_BLUR}); "
-          "(twin): share of seeds whose sound clip beats its own corrupted twin, ties half")
+    print(
+        f"\n2. AUC P(s(sound) > s(corrupted)) over all clip pairs (blur {SCORE_BLUR}); "
+        "(twin): share of seeds whose sound clip beats its own corrupted twin, ties half"
+    )
     print(f"{'corruption':<14}{'n':>4}" + "".join(f"  {n} >{t:.2f} (twin)" for n in RENDERERS for t in TOLS))
     for kind in CORRUPTIONS:
         cells, count = "", 0

@@ -53,20 +53,25 @@ def splat_scores(frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Tensor, K
     return {"splat_psnr": float(psnr(out, ref).mean()), "splat_ssim": float(ssim(out, ref).mean())}
 
 
-def warp_scores(frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor, blur: float,
-                tol: float) -> dict[str, float]:
+def warp_scores(
+    frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor, blur: float, tol: float
+) -> dict[str, float]:
     e = reprojection_errors(frames, depth, w2c, K, blur)
     pairs_psnr, pairs_bad, pairs_mae = [], [], []
     for err, valid in zip(e.error, e.valid):
         if int(valid.sum()) < 16:
             continue
         v = err[valid]
-        pairs_psnr.append(float(-10 * torch.log10((v ** 2).mean().clamp_min(1e-10))))
+        pairs_psnr.append(float(-10 * torch.log10((v**2).mean().clamp_min(1e-10))))
         pairs_bad.append(float((v > tol).float().mean()))
         pairs_mae.append(float(v.mean()))
-    return {"warp_psnr": float(np.mean(pairs_psnr)), "warp_bad": -float(np.mean(pairs_bad)),
-            "warp_mae": -float(np.mean(pairs_mae)), "warp_worst_psnr": float(np.min(pairs_psnr)),
-            "warp_worst_bad": -float(np.max(pairs_bad))}
+    return {
+        "warp_psnr": float(np.mean(pairs_psnr)),
+        "warp_bad": -float(np.mean(pairs_bad)),
+        "warp_mae": -float(np.mean(pairs_mae)),
+        "warp_worst_psnr": float(np.min(pairs_psnr)),
+        "warp_worst_bad": -float(np.max(pairs_bad)),
+    }
 
 
 def main() -> None:

@@ -45,12 +45,19 @@ def round_inputs(round_dir: Path, params: config.Params) -> tuple[str, Path, Rou
     needed = [round_dir / "rollout" / "samples.parquet", round_dir / "rewards.parquet", prev]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
-        sys.exit(f"{round_dir} lacks {', '.join(missing)}: run the pipeline up to the round's score stage "
-                 f"first (`dvc repro score@{name}`, or `dvc pull`), then rerun this")
+        sys.exit(
+            f"{round_dir} lacks {', '.join(missing)}: run the pipeline up to the round's score stage "
+            f"first (`dvc repro score@{name}`, or `dvc pull`), then rerun this"
+        )
     ro = params.rollout
     schedule = Schedule.flow_match(ro.steps, ro.shift)
-    data = stored_samples(round_dir / "rollout", store.read_table(str(needed[0]), store.SAMPLES),
-                          store.read_table(str(needed[1]), store.REWARDS), schedule, name)
+    data = stored_samples(
+        round_dir / "rollout",
+        store.read_table(str(needed[0]), store.SAMPLES),
+        store.read_table(str(needed[1]), store.REWARDS),
+        schedule,
+        name,
+    )
     if not data.samples:
         sys.exit(f"{round_dir}: no sample has an advantage, so the update has nothing to clip")
     return name, prev, data
@@ -72,10 +79,16 @@ def summary(metrics: UpdateMetrics, clip: float) -> dict[str, float | int | None
     report = metrics.as_dict()
     log_ratios = [math.sqrt(2 * t.approx_kl) for t in metrics.terms]
     outside = [abs(t.ratio - 1) > clip for t in metrics.terms]
-    return {"clip": clip, "clip_fraction": report["clip_fraction"], "outside": float(np.mean(outside)) if outside else None,
-            "approx_kl": report["approx_kl"], "ratio_dev": report["ratio_deviation"],
-            "|log r| p90": float(np.quantile(log_ratios, 0.9)) if log_ratios else None,
-            "steps": report["optimizer_steps"], "terms": report["terms"]}
+    return {
+        "clip": clip,
+        "clip_fraction": report["clip_fraction"],
+        "outside": float(np.mean(outside)) if outside else None,
+        "approx_kl": report["approx_kl"],
+        "ratio_dev": report["ratio_deviation"],
+        "|log r| p90": float(np.quantile(log_ratios, 0.9)) if log_ratios else None,
+        "steps": report["optimizer_steps"],
+        "terms": report["terms"],
+    }
 
 
 def fmt(value: float | int | None) -> str:
@@ -91,15 +104,19 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     if not args.round_dir.is_dir():
-        sys.exit(f"{args.round_dir} is not a directory: run the pipeline up to that round's score stage first "
-                 f"(dvc repro), from the project root")
+        sys.exit(
+            f"{args.round_dir} is not a directory: run the pipeline up to that round's score stage first "
+            f"(dvc repro), from the project root"
+        )
     params = config.load(args.params)
     clips = [float(c) for c in args.clips.split(",") if c.strip()]
     name, prev, data = round_inputs(args.round_dir, params)
     dims = data.samples[0].latent_dims
-    print(f"{name}: {len(data.samples)} samples, D = {dims:,} latent dimensions per step, "
-          f"shipped clip {params.grpo.clip:g}, {params.grpo.inner_epochs} epochs of minibatches of "
-          f"<= {params.grpo.minibatch_samples} samples")
+    print(
+        f"{name}: {len(data.samples)} samples, D = {dims:,} latent dimensions per step, "
+        f"shipped clip {params.grpo.clip:g}, {params.grpo.inner_epochs} epochs of minibatches of "
+        f"<= {params.grpo.minibatch_samples} samples"
+    )
     rows = []
     for clip in clips:
         start = time.perf_counter()

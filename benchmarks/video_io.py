@@ -41,8 +41,17 @@ def imageio_pair() -> tuple[Callable[[Path, np.ndarray, int], None], Callable[[P
     params = ["-crf", "17", "-preset", "fast", "-threads", "1"]
 
     def write(path: Path, frames: np.ndarray, fps: int) -> None:
-        with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
-                                macro_block_size=1, ffmpeg_log_level="error", ffmpeg_params=params) as w:
+        with imageio.get_writer(
+            path,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            ffmpeg_params=params,
+        ) as w:
             for f in frames:
                 w.append_data(f)
 
@@ -106,8 +115,10 @@ def main() -> None:
             # A smooth moving pattern, not noise: x264's cost on noise says nothing about videos.
             t = np.arange(f)[:, None, None, None]
             y, x = np.mgrid[:h, :w]
-            frames = ((np.sin((x[None, ..., None] + 2 * t) / 7.0 + np.arange(3)) + np.cos(y[None, ..., None] / 11.0))
-                      * 60 + 128).clip(0, 255).astype(np.uint8) + rng.integers(0, 4, (f, h, w, 3), dtype=np.uint8)
+            frames = (
+                (np.sin((x[None, ..., None] + 2 * t) / 7.0 + np.arange(3)) + np.cos(y[None, ..., None] / 11.0)) * 60
+                + 128
+            ).clip(0, 255).astype(np.uint8) + rng.integers(0, 4, (f, h, w, 3), dtype=np.uint8)
             repeats = args.repeats if f * h * w < 10**6 else max(1, args.repeats // 10)
             for name, (write, read) in backends.items():
                 path = Path(tmp) / f"{name}.mp4"

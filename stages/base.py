@@ -22,8 +22,14 @@ def main() -> None:
     policy.attach_adapter(params.policy, params.seed)
     with store.atomic_dir(out) as tmp:
         policy.save_adapter(tmp, params.policy)
-        state = {"round": "base", "optimizer_steps": 0, "policy": policy.name, "seed": params.seed,
-                 "params_hash": config.params_hash(params, PARAMS), "code_version": store.code_version()}
+        state = {
+            "round": "base",
+            "optimizer_steps": 0,
+            "policy": policy.name,
+            "seed": params.seed,
+            "params_hash": config.params_hash(params, PARAMS),
+            "code_version": store.code_version(),
+        }
         (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
 
 

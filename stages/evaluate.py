@@ -10,7 +10,7 @@ from rich.table import Table
 
 from worldr1 import config, store
 from worldr1.distributed import gather_rows, joined, scratch, world_from_env
-from worldr1.evaluate import METRICS, evaluate, summary, test_prompts
+from worldr1.evaluate import METRICS, Adapter, evaluate, summary, test_prompts
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
 from worldr1.stagekit import err, out, progress_bar, stage
@@ -27,36 +27,62 @@ def main() -> None:
     # The protocol holds out the odd frames whatever the training rounds do.
     scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
     latest = Path(paths.policy_dir(ev.policy))
-    latest = latest / "ema" if ev.ema else latest
+    adapters = [
+        Adapter("base", Path(paths.policy_dir("base"))),
+        Adapter(ev.policy, latest / "ema" if ev.ema else latest),
+    ]
     # Each rank evaluates its share of the prompts (both policies); rank 0 writes the report.
-    with joined(world_from_env()) as world, scratch(world, paths.eval_report) as parts, \
-            progress_bar("evaluate", world) as tick:
+    with (
+        joined(world_from_env()) as world,
+        scratch(world, paths.eval_report) as parts,
+        progress_bar("evaluate", world) as tick,
+    ):
         policy = load_policy(params.policy)
-        policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir("base")))
-
-        def use_latest():  # noqa: ANN202
-            policy.load_adapter(latest, params.policy)
-            return policy
-
-        policies = {"base": lambda: policy, ev.policy: use_latest}
+        policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
         # The check the reward does not optimise exists for the toy world only (its labelled clips).
         classifier = load_toy_classifier(Path(paths.toy_classifier)) if params.policy.model == "toy" else None
-        mine = evaluate(policies, scored, world.mine(prompts), VideoScorer(scored), tick,
-                        classifier.p_consistent if classifier is not None else None)
-        rows = gather_rows(world, parts, "eval", mine, lambda r: (r["policy"], r["prompt_id"]),
-                           [(label, p.prompt_id) for p in prompts for label in policies])
+        mine = evaluate(
+            policy,
+            adapters,
+            scored,
+            world.mine(prompts),
+            VideoScorer(scored),
+            tick,
+            classifier.p_consistent if classifier is not None else None,
+        )
+        rows = gather_rows(
+            world,
+            parts,
+            "eval",
+            mine,
+            lambda r: (r["policy"], r["prompt_id"]),
+            [(a.label, p.prompt_id) for p in prompts for a in adapters],
+        )
     if rows is None:
         return
-    result = {"protocol": "worldr1/evaluate.py", "policy": policy.name, "evaluated": ev.policy, "ema": ev.ema,
-              "prompts": len(prompts), **summary(rows, list(policies)), "videos": rows}
+    result = {
+        "protocol": "worldr1/evaluate.py",
+        "policy": policy.name,
+        "evaluated": ev.policy,
+        "ema": ev.ema,
+        "prompts": len(prompts),
+        **summary(rows, [a.label for a in adapters], "base", ev.policy),
+        "videos": rows,
+    }
     store.write_json(paths.eval_report, result)
     table = Table(title=f"evaluate: base vs {ev.policy} on {len(prompts)} test prompts")
     for col in ("metric", "base", ev.policy, "change", "± s.e."):
         table.add_column(col, justify="right")
     for m in METRICS:
-        a, b, d, e = (result["means"]["base"][m], result["means"][ev.policy][m], result["delta"][m],
-                      result["delta_sem"][m])
-        table.add_row(m, *("-" if v is None else f"{v:{fmt}}" for v, fmt in ((a, ".3f"), (b, ".3f"), (d, "+.3f"), (e, ".3f"))))
+        a, b, d, e = (
+            result["means"]["base"][m],
+            result["means"][ev.policy][m],
+            result["delta"][m],
+            result["delta_sem"][m],
+        )
+        table.add_row(
+            m, *("-" if v is None else f"{v:{fmt}}" for v, fmt in ((a, ".3f"), (b, ".3f"), (d, "+.3f"), (e, ".3f")))
+        )
     out.print(table)
     err.print(f"evaluate: wrote {paths.eval_report}", highlight=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from worldr1 import config, store
 from worldr1.distributed import gather_rows, joined, scratch, world_from_env
-from worldr1.evaluate import evaluate, probe_prompts, summary
+from worldr1.evaluate import Adapter, evaluate, probe_prompts, summary
 from worldr1.policy import load_policy
 from worldr1.score_video import VideoScorer
 from worldr1.stagekit import err, progress_bar, round_item, stage
@@ -31,33 +31,53 @@ def main() -> None:
     scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
     labels = (["base"] if item.prev == "base" else []) + [round_name]
     report = paths.probe_report(round_name)
-    with joined(world_from_env()) as world, scratch(world, report) as parts, \
-            progress_bar(f"probe@{round_name}", world) as tick:
+    with (
+        joined(world_from_env()) as world,
+        scratch(world, report) as parts,
+        progress_bar(f"probe@{round_name}", world) as tick,
+    ):
+        adapters = [Adapter(label, Path(paths.policy_dir(label))) for label in labels]
         policy = load_policy(params.policy)
-        policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir(labels[0])))
-
-        def use(label: str):  # noqa: ANN202
-            def current():  # noqa: ANN202
-                policy.load_adapter(Path(paths.policy_dir(label)), params.policy)
-                return policy
-            return current
-
+        policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
         classifier = load_toy_classifier(Path(paths.toy_classifier)) if params.policy.model == "toy" else None
-        mine = evaluate({label: use(label) for label in labels}, scored, world.mine(prompts), VideoScorer(scored),
-                        tick, classifier.p_consistent if classifier is not None else None)
-        rows = gather_rows(world, parts, "probe", mine, lambda r: (r["policy"], r["prompt_id"]),
-                           [(label, p.prompt_id) for p in prompts for label in labels])
+        mine = evaluate(
+            policy,
+            adapters,
+            scored,
+            world.mine(prompts),
+            VideoScorer(scored),
+            tick,
+            classifier.p_consistent if classifier is not None else None,
+        )
+        rows = gather_rows(
+            world,
+            parts,
+            "probe",
+            mine,
+            lambda r: (r["policy"], r["prompt_id"]),
+            [(label, p.prompt_id) for p in prompts for label in labels],
+        )
     if rows is None:
         return
-    numbers = summary(rows, labels)
+    numbers = summary(rows, labels, labels[0], round_name)
     if len(labels) == 1:  # no second policy to compare with
         numbers = {"means": numbers["means"]}
-    result = {"protocol": "worldr1/evaluate.py", "round": round_name, "prompts": params.probe.prompts,
-              "seeds": params.probe.seeds, **numbers, "videos": rows}
+    result = {
+        "protocol": "worldr1/evaluate.py",
+        "round": round_name,
+        "prompts": params.probe.prompts,
+        "seeds": params.probe.seeds,
+        **numbers,
+        "videos": rows,
+    }
     store.write_json(report, result)
     means = result["means"][round_name]
-    err.print(f"probe@{round_name}: reward {means['reward']}, held-out PSNR {means['psnr_heldout']}, "
-              f"P(consistent) {means['p_consistent']} on {len(prompts)} probe videos", highlight=False, soft_wrap=True)
+    err.print(
+        f"probe@{round_name}: reward {means['reward']}, held-out PSNR {means['psnr_heldout']}, "
+        f"P(consistent) {means['p_consistent']} on {len(prompts)} probe videos",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ def main() -> None:
     paths = store.Paths()
     for src in params.prompts.sources:
         if not src.path.startswith("data/sources/"):
-            err.print(f"note: {src.path} is outside data/sources/, so DVC does not see it change",
-                      highlight=False, soft_wrap=True)
+            err.print(
+                f"note: {src.path} is outside data/sources/, so DVC does not see it change",
+                highlight=False,
+                soft_wrap=True,
+            )
     toy_prompt = None
     if params.prompts.toy.train or params.prompts.toy.test:
         from worldr1.toyworld.corrupt import clip_prompt as toy_prompt  # the toy world only when asked for
@@ -28,7 +31,8 @@ def main() -> None:
     err.print(
         f"prompts: {report['prompts']} ({report['by_split']}), camera parsed for {report['camera_parsed']}, "
         f"no camera for {report['camera_unparsed']}, {report['duplicates_removed']} duplicates removed, "
-        f"{report['lines_skipped']} lines skipped" + (f" (see {paths.prompts_report})" if report["lines_skipped"] else ""),
+        f"{report['lines_skipped']} lines skipped"
+        + (f" (see {paths.prompts_report})" if report["lines_skipped"] else ""),
         highlight=False,
         soft_wrap=True,
     )

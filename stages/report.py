@@ -20,8 +20,11 @@ def main() -> None:
     probe = probe_curve(list(params.rounds), reports)
     store.write_text(paths.rewards_csv, to_csv(table))
     store.write_text(paths.probe_csv, to_csv(probe))
-    err.print(f"report: {table.num_rows} rounds -> {paths.rewards_csv}, {probe.num_rows} policies on the probe set "
-              f"-> {paths.probe_csv}", highlight=False)
+    err.print(
+        f"report: {table.num_rows} rounds -> {paths.rewards_csv}, {probe.num_rows} policies on the probe set "
+        f"-> {paths.probe_csv}",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

@@ -24,12 +24,20 @@ def main() -> None:
     d, v = params.toy.data, params.validity
     scorer = VideoScorer(params)
     with progress_bar("reward-validity") as tick:
-        rows = score_suite(make_suite(params.seed, v.clips, d.frames, d.height, d.width, d.supersample), scorer,
-                           float(params.rollout.fps), v.true_geometry, lambda n: tick(n, v.clips))
+        rows = score_suite(
+            make_suite(params.seed, v.clips, d.frames, d.height, d.width, d.supersample),
+            scorer,
+            float(params.rollout.fps),
+            v.true_geometry,
+            lambda n: tick(n, v.clips),
+        )
     report = {"code": store.git_version(), **summary(rows), "rows": rows}
     store.write_json(paths.validity_report, report)
-    err.print(f"reward-validity: {report['seeds']} seeds, reward AUC at worst {report['reward_auc_min']}, "
-              f"sound first {report['sound_first']}", highlight=False)
+    err.print(
+        f"reward-validity: {report['seeds']} seeds, reward AUC at worst {report['reward_auc_min']}, "
+        f"sound first {report['sound_first']}",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

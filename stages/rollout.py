@@ -26,20 +26,36 @@ def main() -> None:
     with joined(world_from_env()) as world:
         policy = load_policy(params.policy)
         policy.attach_adapter(params.policy, params.seed, Path(paths.policy_dir(item.prev)))
-        provenance = store.Provenance(config.params_hash(params, [*PARAMS, f"rounds.{round_name}"]),
-                                      store.code_version(), {"policy": policy.name, "adapter": item.prev})
+        provenance = store.Provenance(
+            config.params_hash(params, [*PARAMS, f"rounds.{round_name}"]),
+            store.code_version(),
+            {"policy": policy.name, "adapter": item.prev},
+        )
         # Whole prompt groups per rank: a group is sampled as one batch, the same on any rank.
-        with atomic_dir(world, paths.rollout_dir(round_name)) as out, \
-                progress_bar(f"rollout@{round_name}", world) as tick:
+        with (
+            atomic_dir(world, paths.rollout_dir(round_name)) as out,
+            progress_bar(f"rollout@{round_name}", world) as tick,
+        ):
             mine = rollout_round(policy, params, round_name, item.phase, world.mine(batch), out, tick)
-            rows = gather_rows(world, out, "samples", mine.to_pylist(), lambda r: r["sample_id"],
-                               group_ids(batch, round_name, params.rollout.group_size), store.SAMPLES)
+            rows = gather_rows(
+                world,
+                out,
+                "samples",
+                mine.to_pylist(),
+                lambda r: r["sample_id"],
+                group_ids(batch, round_name, params.rollout.group_size),
+                store.SAMPLES,
+            )
             if rows is not None:
                 store.write_table(str(out / "samples.parquet"), pa.Table.from_pylist(rows), store.SAMPLES, provenance)
     if rows is not None:
         failed = sum(1 for r in rows if r["status"] != "ok")
-        err.print(f"rollout@{round_name}: {len(rows)} samples ({failed} failed) from policy {item.prev}"
-                  + (f" on {world.size} ranks" if world.size > 1 else ""), highlight=False, soft_wrap=True)
+        err.print(
+            f"rollout@{round_name}: {len(rows)} samples ({failed} failed) from policy {item.prev}"
+            + (f" on {world.size} ranks" if world.size > 1 else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 if __name__ == "__main__":

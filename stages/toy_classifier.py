@@ -39,14 +39,24 @@ def main() -> None:
             classifier.save(out)
             # Balanced held-out clips, half of them inconsistent, whatever share the training clips had.
             d = toy.data
-            heldout = heldout_clips(params.seed, toy.classifier.heldout,
-                                    ClipSpec(d.frames, d.height, d.width, 0.5, d.supersample), d.workers)
-            report.update(clips=len(data), classifier_loss_first=tail_mean(losses[:50]),
-                          classifier_loss_last=tail_mean(losses), **heldout_report(classifier, heldout))
-            err.print(f"toy-classifier: loss {report['classifier_loss_first']:.3f} -> "
-                      f"{report['classifier_loss_last']:.3f}, held-out accuracy "
-                      f"{report['classifier_heldout_accuracy']:.3f} (AUC {report['classifier_heldout_auc']})",
-                      highlight=False)
+            heldout = heldout_clips(
+                params.seed,
+                toy.classifier.heldout,
+                ClipSpec(d.frames, d.height, d.width, 0.5, d.supersample),
+                d.workers,
+            )
+            report.update(
+                clips=len(data),
+                classifier_loss_first=tail_mean(losses[:50]),
+                classifier_loss_last=tail_mean(losses),
+                **heldout_report(classifier, heldout),
+            )
+            err.print(
+                f"toy-classifier: loss {report['classifier_loss_first']:.3f} -> "
+                f"{report['classifier_loss_last']:.3f}, held-out accuracy "
+                f"{report['classifier_heldout_accuracy']:.3f} (AUC {report['classifier_heldout_auc']})",
+                highlight=False,
+            )
     store.write_json(paths.toy_classifier_report, report)
 
 

@@ -27,8 +27,10 @@ def main() -> None:
             clips = render_clips([clip_seed(params.seed, i) for i in range(d.clips)], spec, d.workers, tick)
         save_clips(clips, out)
     inconsistent = sum(not c.consistent for c in clips)
-    err.print(f"toy-data: {len(clips)} clips of {d.frames}x{d.height}x{d.width}, {inconsistent} made inconsistent",
-              highlight=False)
+    err.print(
+        f"toy-data: {len(clips)} clips of {d.frames}x{d.height}x{d.width}, {inconsistent} made inconsistent",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

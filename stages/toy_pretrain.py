@@ -35,18 +35,26 @@ def main() -> None:
             with progress_bar("toy-pretrain policy") as tick:
                 ae_losses, losses = pretrain_policy(policy, data, toy.policy, params.rollout.shift, params.seed, tick)
             policy.save(policy_out)
-            recon = ToyReconstructor.fresh(toy.reconstructor.net.width, data.K[0, 0], data.frames.shape[2:4],
-                                           params.seed)
+            recon = ToyReconstructor.fresh(
+                toy.reconstructor.net.width, data.K[0, 0], data.frames.shape[2:4], params.seed
+            )
             with progress_bar("toy-pretrain reconstructor") as tick:
                 recon_losses = pretrain_reconstructor(recon, data, toy.reconstructor, params.seed, tick)
             recon.save(recon_out)
-            report.update(clips=len(data), autoencoder_loss_last=tail_mean(ae_losses),
-                          policy_loss_first=tail_mean(losses[:50]), policy_loss_last=tail_mean(losses),
-                          reconstructor_loss_first=tail_mean(recon_losses[:50]),
-                          reconstructor_loss_last=tail_mean(recon_losses))
-            err.print(f"toy-pretrain: policy loss {report['policy_loss_first']:.3f} -> {report['policy_loss_last']:.3f}, "
-                      f"reconstructor loss {report['reconstructor_loss_first']:.3f} -> "
-                      f"{report['reconstructor_loss_last']:.3f}", highlight=False)
+            report.update(
+                clips=len(data),
+                autoencoder_loss_last=tail_mean(ae_losses),
+                policy_loss_first=tail_mean(losses[:50]),
+                policy_loss_last=tail_mean(losses),
+                reconstructor_loss_first=tail_mean(recon_losses[:50]),
+                reconstructor_loss_last=tail_mean(recon_losses),
+            )
+            err.print(
+                f"toy-pretrain: policy loss {report['policy_loss_first']:.3f} -> {report['policy_loss_last']:.3f}, "
+                f"reconstructor loss {report['reconstructor_loss_first']:.3f} -> "
+                f"{report['reconstructor_loss_last']:.3f}",
+                highlight=False,
+            )
     store.write_json(paths.toy_report, report)
 
 

@@ -17,6 +17,7 @@ from worldr1 import distributed
 
 script, *args = sys.argv[1:]
 if os.environ.get("RANK") == "1":
+
     def die(world: distributed.World, directory: Path, name: str, *_args: object, **_kwargs: object) -> None:
         # Once rank 0 waits for this rank's part (its own is written), so the failure is always
         # seen at the merge, whichever rank finished sampling first.

@@ -27,9 +27,25 @@ from worldr1.grpo.trainer import StoredSample, Trainer
 from worldr1.policy.tiny import MAX_SEQUENCE_LENGTH, tiny_pipeline
 from worldr1.policy.wan import WanPolicy
 
-POLICY = PolicyConfig(model="tiny", dtype="float32", attention="auto", lora=LoraConfig(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
-GRPO = GrpoConfig(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=0.2, beta=0.01, adv_clip=5.0, inner_epochs=3,
-                  minibatch_samples=2, grad_clip=1.0, ema=EmaConfig(enabled=True, decay=0.9))
+POLICY = PolicyConfig(
+    model="tiny",
+    dtype="float32",
+    attention="auto",
+    lora=LoraConfig(rank=4, alpha=4.0, targets=["to_q", "to_k", "to_v", "to_out.0"]),
+)
+GRPO = GrpoConfig(
+    lr=1e-3,
+    betas=[0.9, 0.999],
+    weight_decay=0.0,
+    clip=0.2,
+    beta=0.01,
+    adv_clip=5.0,
+    inner_epochs=3,
+    minibatch_samples=2,
+    grad_clip=1.0,
+    warmup_steps=0,
+    ema=EmaConfig(enabled=True, decay=0.9),
+)
 SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 SCHEDULE = Schedule.flow_match(6, 5.0)
 CFG = 3.0
@@ -53,11 +69,29 @@ def stored_samples(policy: WanPolicy) -> list[StoredSample]:
     out = []
     for n, (steps, advantage) in enumerate(zip(STEPS, ADVANTAGES)):
         prompt = PROMPTS[n % len(PROMPTS)]
-        run = sample(policy, policy.encode([prompt]), policy.encode([""]), [torch.Generator().manual_seed(n)], shape,
-                     SCHEDULE, CFG, SDE, [0, 1, 2])
+        run = sample(
+            policy,
+            policy.encode([prompt]),
+            policy.encode([""]),
+            [torch.Generator().manual_seed(n)],
+            shape,
+            SCHEDULE,
+            CFG,
+            SDE,
+            [0, 1, 2],
+        )
         keep = list(steps)
-        out.append(StoredSample(f"s{n}", prompt, advantage, steps, run.latents[0, keep], run.next_latents[0, keep],
-                                run.log_probs[0, keep]))
+        out.append(
+            StoredSample(
+                f"s{n}",
+                prompt,
+                advantage,
+                steps,
+                run.latents[0, keep],
+                run.next_latents[0, keep],
+                run.log_probs[0, keep],
+            )
+        )
     return out
 
 
@@ -72,9 +106,16 @@ def update(world: World, fsdp: bool) -> dict:
     trainer = Trainer(policy, GRPO, SDE, SCHEDULE, CFG, "", world)
     metrics = trainer.train(samples, np.random.default_rng(0))
     with torch.no_grad():
-        adapter = {k: v.clone() for k, v in get_peft_model_state_dict(policy.transformer, adapter_name="default").items()}
-    return {"adapter": adapter, "trainer": trainer.state_tensors(), "metrics": metrics.as_dict(),
-            "held": (local.numel(), weight.numel()), "placements": str(getattr(weight, "placements", None))}
+        adapter = {
+            k: v.clone() for k, v in get_peft_model_state_dict(policy.transformer, adapter_name="default").items()
+        }
+    return {
+        "adapter": adapter,
+        "trainer": trainer.state_tensors(),
+        "metrics": metrics.as_dict(),
+        "held": (local.numel(), weight.numel()),
+        "placements": str(getattr(weight, "placements", None)),
+    }
 
 
 def rank_main(out: str) -> None:
@@ -93,8 +134,9 @@ def two_nodes_of_two(out: str) -> int:
     for rank in range(4):
         pid = os.fork()
         if pid == 0:
-            os.environ.update(RANK=str(rank), WORLD_SIZE="4", LOCAL_RANK=str(rank % 2), MASTER_ADDR="127.0.0.1",
-                              MASTER_PORT=str(port))
+            os.environ.update(
+                RANK=str(rank), WORLD_SIZE="4", LOCAL_RANK=str(rank % 2), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+            )
             code = 1
             try:
                 rank_main(out)

@@ -27,19 +27,33 @@ PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", "stages
 #: threads round differently, so runs compared byte for byte hold the threads fixed.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
-SMALL_PARAMS = {"policy.model": "tiny", "prompts.batch_per_round": 2, "rollout.group_size": 2, "rollout.steps": 6,
-                "rollout.frames": 9, "rollout.height": 32, "rollout.width": 32}
+SMALL_PARAMS = {
+    "policy.model": "tiny",
+    "prompts.batch_per_round": 2,
+    "rollout.group_size": 2,
+    "rollout.steps": 6,
+    "rollout.frames": 9,
+    "rollout.height": 32,
+    "rollout.width": 32,
+}
 
-TWO_ROUNDS = {**SMALL_PARAMS, "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
-              "grpo.minibatch_samples": 2, "grpo.lr": 1.0e-3, "evaluate.policy": "r001", "evaluate.prompts": 2,
-              "probe.prompts": 1, "probe.seeds": 2,
-              "reconstruct.process_res": 56}  # DA3's smallest sensible working size: the tests' slowest model
+TWO_ROUNDS = {
+    **SMALL_PARAMS,
+    "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
+    "grpo.minibatch_samples": 2,
+    "grpo.lr": 1.0e-3,
+    "evaluate.policy": "r001",
+    "evaluate.prompts": 2,
+    "probe.prompts": 1,
+    "probe.seeds": 2,
+    "reconstruct.process_res": 56,
+}  # DA3's smallest sensible working size: the tests' slowest model
 
 
 @dataclasses.dataclass(frozen=True)
 class Finished:
-    path: Path     # read-only: copy it (`copy_project`) to change anything
-    stdout: str    # what `dvc repro` printed
+    path: Path  # read-only: copy it (`copy_project`) to change anything
+    stdout: str  # what `dvc repro` printed
 
 
 def run_env() -> dict[str, str]:
@@ -52,7 +66,9 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(args, cwd=cwd, env={**run_env(), **(env or {})}, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")

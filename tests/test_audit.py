@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import BIN, ROOT, run
+
 from worldr1 import audit, store
 from worldr1.errors import UserError
 
@@ -20,13 +20,27 @@ def rewards_file(path: Path, rewards: list[float | None], round_name: str = "r00
     rows = []
     for i, r in enumerate(rewards):
         row = {name: None for name in store.REWARDS.schema.names}
-        row.update(sample_id=f"{round_name}-p{i // 2}-{i % 2:03d}", round=round_name, phase="3d", prompt_id=f"p{i // 2}",
-                   prompt=f"Camera orbit left. Scene {i}.", camera=["orbit_left"] if i % 3 else [], group_index=i % 2,
-                   status="ok" if r is not None else "failed", error=None if r is not None else "reconstruction failed: x",
-                   reward=r, s_recon=None if r is None else r / 2, s_traj=None if r is None else r / 4)
+        row.update(
+            sample_id=f"{round_name}-p{i // 2}-{i % 2:03d}",
+            round=round_name,
+            phase="3d",
+            prompt_id=f"p{i // 2}",
+            prompt=f"Camera orbit left. Scene {i}.",
+            camera=["orbit_left"] if i % 3 else [],
+            group_index=i % 2,
+            status="ok" if r is not None else "failed",
+            error=None if r is not None else "reconstruction failed: x",
+            reward=r,
+            s_recon=None if r is None else r / 2,
+            s_traj=None if r is None else r / 4,
+        )
         rows.append(row)
-    store.write_table(str(path), pa.Table.from_pylist(rows, schema=store.REWARDS.schema), store.REWARDS,
-                      store.Provenance("h", "0.1.0", {}))
+    store.write_table(
+        str(path),
+        pa.Table.from_pylist(rows, schema=store.REWARDS.schema),
+        store.REWARDS,
+        store.Provenance("h", "0.1.0", {}),
+    )
     return path
 
 
@@ -56,8 +70,12 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
     assert info.value.fix == "give the rewards table's Parquet file"
     # A rewards file of an older schema version, as an earlier release wrote it.
     older = tmp_path / "older.parquet"
-    store.write_table(str(older), pa.table({"sample_id": ["x"]}), dataclasses.replace(store.REWARDS, version=0,
-                      schema=pa.schema([("sample_id", pa.string())])), store.Provenance("h", "0.0.9", {}))
+    store.write_table(
+        str(older),
+        pa.table({"sample_id": ["x"]}),
+        dataclasses.replace(store.REWARDS, version=0, schema=pa.schema([("sample_id", pa.string())])),
+        store.Provenance("h", "0.0.9", {}),
+    )
     with pytest.raises(UserError, match=r"holds rewards v0, this code reads rewards v2"):
         audit.load([str(older)])
     (tmp_path / "junk.parquet").write_bytes(b"junk")
@@ -65,9 +83,12 @@ def test_bad_files_are_user_errors(tmp_path: Path) -> None:
         audit.load([str(tmp_path / "junk.parquet")])
     # Another worldr1 table, in a round's directory: named as such, and its fix names the round.
     r000 = tmp_path / "data" / "rounds" / "r000"
-    store.write_table(str(r000 / "rollout" / "samples.parquet"), pa.table({"sample_id": ["x"]}),
-                      dataclasses.replace(store.SAMPLES, schema=pa.schema([("sample_id", pa.string())])),
-                      store.Provenance("h", "0.0.9", {}))
+    store.write_table(
+        str(r000 / "rollout" / "samples.parquet"),
+        pa.table({"sample_id": ["x"]}),
+        dataclasses.replace(store.SAMPLES, schema=pa.schema([("sample_id", pa.string())])),
+        store.Provenance("h", "0.0.9", {}),
+    )
     with pytest.raises(UserError, match="holds worldr1's samples table, not its rewards table") as info:
         audit.load([str(r000 / "rollout" / "samples.parquet")])
     assert info.value.fix == "give the rewards table that score@r000 writes"

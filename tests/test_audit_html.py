@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from helpers import BIN, ROOT, run
 from PIL import Image
 
-from helpers import BIN, ROOT, run
 from worldr1 import store
 from worldr1.audit.html import write_html
 from worldr1.rewards.combine import TERMS
@@ -79,24 +79,59 @@ def make_round(root: Path, rewards: list[float | None], media: bool = True) -> P
     for i, r in enumerate(rewards):
         row = {name: None for name in store.REWARDS.schema.names}
         ok = r is not None
-        row.update(sample_id=sid(i), round="r000", phase="3d" if i % 2 == 0 else "dynamic", prompt_id=f"p{i}",
-                   prompt=EVIL if i == 1 else f"Camera orbit left. Scene {i}.", camera=["orbit_left"] if i % 2 else [],
-                   group_index=0, status="ok" if ok else "failed",
-                   error=None if ok else "reconstruction failed: too few <cameras>",
-                   reward=r, advantage=None if not ok else r - 1, psnr=None if not ok else 20.0 + i,
-                   **{t: None if not ok else min(1.0, r / (k + 2)) for k, t in enumerate(TERMS)},
-                   **{f"w_{t}": 1.0 for t in TERMS})
+        row.update(
+            sample_id=sid(i),
+            round="r000",
+            phase="3d" if i % 2 == 0 else "dynamic",
+            prompt_id=f"p{i}",
+            prompt=EVIL if i == 1 else f"Camera orbit left. Scene {i}.",
+            camera=["orbit_left"] if i % 2 else [],
+            group_index=0,
+            status="ok" if ok else "failed",
+            error=None if ok else "reconstruction failed: too few <cameras>",
+            reward=r,
+            advantage=None if not ok else r - 1,
+            psnr=None if not ok else 20.0 + i,
+            **{t: None if not ok else min(1.0, r / (k + 2)) for k, t in enumerate(TERMS)},
+            **{f"w_{t}": 1.0 for t in TERMS},
+        )
         rows.append(row)
-        samples.append({"sample_id": sid(i), "round": "r000", "phase": "3d", "split": "train", "prompt_id": f"p{i}",
-                        "prompt": row["prompt"], "camera": row["camera"], "group_index": 0, "seed": i,
-                        "video": f"videos/{sid(i)}.mp4", "steps": None, "frames": 4, "height": 16, "width": 16,
-                        "fps": 8, "trained_steps": [], "log_prob_sum": None, "log_prob_mean": None,
-                        "status": "ok", "error": None})
-        recons.append({"sample_id": sid(i), "round": "r000", "status": "ok" if ok else "failed",
-                       "error": None if ok else "reconstruction failed: too few <cameras>",
-                       "renders": f"renders/{sid(i)}" if ok else None})
-    store.write_table(str(root / "rewards.parquet"), pa.Table.from_pylist(rows, schema=store.REWARDS.schema),
-                      store.REWARDS, PROV)
+        samples.append(
+            {
+                "sample_id": sid(i),
+                "round": "r000",
+                "phase": "3d",
+                "split": "train",
+                "prompt_id": f"p{i}",
+                "prompt": row["prompt"],
+                "camera": row["camera"],
+                "group_index": 0,
+                "seed": i,
+                "video": f"videos/{sid(i)}.mp4",
+                "steps": None,
+                "frames": 4,
+                "height": 16,
+                "width": 16,
+                "fps": 8,
+                "trained_steps": [],
+                "log_prob_sum": None,
+                "log_prob_mean": None,
+                "status": "ok",
+                "error": None,
+            }
+        )
+        recons.append(
+            {
+                "sample_id": sid(i),
+                "round": "r000",
+                "status": "ok" if ok else "failed",
+                "error": None if ok else "reconstruction failed: too few <cameras>",
+                "renders": f"renders/{sid(i)}" if ok else None,
+            }
+        )
+    store.write_table(
+        str(root / "rewards.parquet"), pa.Table.from_pylist(rows, schema=store.REWARDS.schema), store.REWARDS, PROV
+    )
     if media:
         rollout, recon = root / "rollout", root / "recon"
         clip = root / "clip.mp4"
@@ -114,10 +149,15 @@ def make_round(root: Path, rewards: list[float | None], media: bool = True) -> P
             shutil.copy(clip, renders / "path.mp4")
             Image.fromarray(frames[1]).save(renders / "meta.png")
         full = [{name: None for name in store.RECON.schema.names} | r for r in recons]
-        store.write_table(str(rollout / "samples.parquet"), pa.Table.from_pylist(samples, schema=store.SAMPLES.schema),
-                          store.SAMPLES, PROV)
-        store.write_table(str(recon / "recon.parquet"), pa.Table.from_pylist(full, schema=store.RECON.schema),
-                          store.RECON, PROV)
+        store.write_table(
+            str(rollout / "samples.parquet"),
+            pa.Table.from_pylist(samples, schema=store.SAMPLES.schema),
+            store.SAMPLES,
+            PROV,
+        )
+        store.write_table(
+            str(recon / "recon.parquet"), pa.Table.from_pylist(full, schema=store.RECON.schema), store.RECON, PROV
+        )
     return root / "rewards.parquet"
 
 

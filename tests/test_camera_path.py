@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldr1.prompts.camera import Primitive as P
 from worldr1.geometry.cameras import invert
+from worldr1.prompts.camera import Primitive as P
 from worldr1.prompts.camera_path import MotionScale, camera_centres, segment_bounds, target_path
 
 SCALE = MotionScale()
@@ -90,6 +90,7 @@ def test_orbit_travels_against_its_turn_around_a_point_ahead(move: P, sign: int)
 def world_r1_local(move: P, progress: float, s: MotionScale) -> np.ndarray:
     """One frame of World-R1's `TrajectoryGenerator.generate` (camera-to-world, segment-local, start
     at the origin), written out from its formulas with its motion profiles (no pitch or roll)."""
+
     def rot_y(deg: float) -> np.ndarray:
         c, n = np.cos(np.radians(deg)), np.sin(np.radians(deg))
         return np.array([[c, 0, n, 0], [0, 1, 0, 0], [-n, 0, c, 0], [0, 0, 0, 1]], dtype=float)
@@ -134,9 +135,17 @@ def world_r1_path(moves: list[P], frames: int, s: MotionScale = SCALE) -> np.nda
     return np.linalg.inv(c2w)
 
 
-@pytest.mark.parametrize("moves", [[m] for m in P if m is not P.FIXED] + [
-    [P.PUSH_IN, P.ORBIT_LEFT], [P.ORBIT_RIGHT, P.PAN_LEFT], [P.MOVE_LEFT, P.PULL_OUT, P.PAN_LEFT],
-    [P.PAN_RIGHT, P.ORBIT_LEFT, P.MOVE_RIGHT]], ids=lambda ms: "+".join(m.value for m in ms))
+@pytest.mark.parametrize(
+    "moves",
+    [[m] for m in P if m is not P.FIXED]
+    + [
+        [P.PUSH_IN, P.ORBIT_LEFT],
+        [P.ORBIT_RIGHT, P.PAN_LEFT],
+        [P.MOVE_LEFT, P.PULL_OUT, P.PAN_LEFT],
+        [P.PAN_RIGHT, P.ORBIT_LEFT, P.MOVE_RIGHT],
+    ],
+    ids=lambda ms: "+".join(m.value for m in ms),
+)
 def test_every_primitive_and_compound_matches_world_r1(moves: list[P]) -> None:
     np.testing.assert_allclose(target_path(moves, 21), world_r1_path(moves, 21), atol=1e-9)
     scale = MotionScale(push=1.1, move=1.1, pan_deg=14.0, orbit_deg=24.0, orbit_radius=3.77)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import BIN, ROOT, run
+
 from worldr1 import config
 from worldr1.errors import UserError
 from worldr1.rounds import add_rounds, new_rounds, phase_of
@@ -18,8 +18,18 @@ WORLDR1 = str(BIN / "worldr1")
 
 def test_doctor_reports_the_machine() -> None:
     proc = run([WORLDR1, "doctor"], ROOT)
-    for expected in ("python", "torch", "device", "dvc", "gsplat", "params.yaml: valid",
-                     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Qwen/Qwen3-VL-4B-Instruct", "xswu/HPSv2", "open-clip-torch"):
+    for expected in (
+        "python",
+        "torch",
+        "device",
+        "dvc",
+        "gsplat",
+        "params.yaml: valid",
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+        "Qwen/Qwen3-VL-4B-Instruct",
+        "xswu/HPSv2",
+        "open-clip-torch",
+    ):
         assert expected in proc.stdout, expected
 
 
@@ -49,7 +59,9 @@ def test_prompts_show(project: Path) -> None:
     run([sys.executable, "stages/prompts.py"], project)
     all_rows = run([WORLDR1, "prompts", "show"], project).stdout
     assert "3466 prompts" in all_rows and "train" in all_rows and "orbit_left" in all_rows
-    some = run([WORLDR1, "prompts", "show", "--split", "test", "--camera", "orbit_left", "--limit", "3"], project).stdout
+    some = run(
+        [WORLDR1, "prompts", "show", "--split", "test", "--camera", "orbit_left", "--limit", "3"], project
+    ).stdout
     assert "orbit_left" in some and "first 3" in some and "dynamic" not in some
     none = run([WORLDR1, "prompts", "show", "--camera", "none"], project).stdout
     assert "16 prompts" in none and "no camera" in none
@@ -63,8 +75,14 @@ def test_prompts_show(project: Path) -> None:
         (["prompts", "show"], "data/prompts/prompts.parquet not found"),
         (["rounds", "add", "0"], "cannot add 0 rounds"),
         (["rounds", "add", "-1"], "worldr1 rounds add: No such option: -1 (a leading '-' makes it an option)"),
-        (["rounds", "ad", "1"], "worldr1 rounds: no such command 'ad' (did you mean 'add'?). Fix: see worldr1 rounds --help."),
-        (["sample", "--adapter", "params.yaml", "--out", "a.mp4", "x"], "--adapter params.yaml is a file, not an adapter folder"),
+        (
+            ["rounds", "ad", "1"],
+            "worldr1 rounds: no such command 'ad' (did you mean 'add'?). Fix: see worldr1 rounds --help.",
+        ),
+        (
+            ["sample", "--adapter", "params.yaml", "--out", "a.mp4", "x"],
+            "--adapter params.yaml is a file, not an adapter folder",
+        ),
         (["profile", "use", "wan3"], "unknown profile 'wan3'"),
     ],
 )
@@ -88,8 +106,9 @@ def test_rounds_add_keeps_comments_and_order(project: Path) -> None:
     # evaluate.policy follows the newest round.
     assert f"  policy: {names[-1]}\n" in after
     assert after.replace(f"  policy: {names[-1]}\n", f"  policy: {shipped[-1]}\n", 1).startswith(before.rstrip("\n"))
-    assert after.endswith("".join(f"  {name}: {{prev: {prev}, phase: 3d}}\n"
-                                  for name, prev in zip(names, [shipped[-1], *names[:-1]])))
+    assert after.endswith(
+        "".join(f"  {name}: {{prev: {prev}, phase: 3d}}\n" for name, prev in zip(names, [shipped[-1], *names[:-1]]))
+    )
     assert list(config.load(path).rounds) == [*shipped, *names]
 
 

@@ -91,8 +91,9 @@ def test_yaml_syntax_error_is_one_line(tmp_path: Path) -> None:
         config.load(bad)
 
 
-@pytest.mark.parametrize("text, message", [("", "is empty"), ("# nothing\n", "is empty"),
-                                           ("- a\n", "holds a YAML list, not a mapping")])
+@pytest.mark.parametrize(
+    "text, message", [("", "is empty"), ("# nothing\n", "is empty"), ("- a\n", "holds a YAML list, not a mapping")]
+)
 def test_empty_or_non_mapping_params_file(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(UserError, match=message):

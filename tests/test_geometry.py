@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from worldr1.geometry.cameras import Cameras, intrinsics_from_fov, invert, look_at, resize_intrinsics, to_4x4
-from worldr1.geometry.paths import (dolly_zoom_path, interpolate_pose, interpolation_path, meta_view,
-                                    quat_to_rotation, rotation_to_quat, wander_path)
+from worldr1.geometry.paths import (
+    dolly_zoom_path,
+    interpolate_pose,
+    interpolation_path,
+    meta_view,
+    quat_to_rotation,
+    rotation_to_quat,
+    wander_path,
+)
 from worldr1.geometry.sim3 import Sim3, align_passes, umeyama, umeyama_ransac
 from worldr1.geometry.synthetic import orbit_cameras
 
@@ -26,11 +33,21 @@ def test_align_passes_recovers_the_sim3_between_two_worlds(motion: str) -> None:
     if motion == "orbit":
         dst = orbit_cameras(np.linspace(-10, 10, 4), 16, 16).w2c
     else:
-        dst = np.stack([invert(np.block([[look_at(np.zeros(3), np.array([np.sin(a), 0.0, np.cos(a)]))[:3, :3].T,
-                                          np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
-                        for a in np.radians([0.0, 5.0, 10.0, 15.0])])
+        dst = np.stack(
+            [
+                invert(
+                    np.block(
+                        [
+                            [look_at(np.zeros(3), np.array([np.sin(a), 0.0, np.cos(a)]))[:3, :3].T, np.zeros((3, 1))],
+                            [np.zeros((1, 3)), np.ones((1, 1))],
+                        ]
+                    )
+                )
+                for a in np.radians([0.0, 5.0, 10.0, 15.0])
+            ]
+        )
     truth = Sim3(0.4, random_rotation(rng), rng.normal(size=3))
-    src = truth.inverse().apply_to_w2c(dst)   # the same cameras in the other pass's world
+    src = truth.inverse().apply_to_w2c(dst)  # the same cameras in the other pass's world
     dst_depth = rng.uniform(2.0, 6.0, size=(4, 8, 8))
     fit = align_passes(src, dst_depth / truth.scale, dst, dst_depth)
     assert fit.scale == pytest.approx(truth.scale, rel=1e-9)

@@ -30,7 +30,7 @@ def test_scores_one_seeded_frame_against_the_prompt(hps: HPSv21) -> None:
     assert hps.score(v, "Camera orbit left. A red barn.", seed=5) == score  # the same frame again
     # Only the drawn frame counts, and which frame is drawn follows the seed.
     picked = pick_frame(len(v), 5)
-    assert hps.score(v[picked: picked + 1], "Camera orbit left. A red barn.", seed=5) == pytest.approx(score, abs=1e-6)
+    assert hps.score(v[picked : picked + 1], "Camera orbit left. A red barn.", seed=5) == pytest.approx(score, abs=1e-6)
     assert len({pick_frame(len(v), s) for s in range(40)}) == len(v)
     assert hps.score(v, "A grey wall.", seed=5) != pytest.approx(score, abs=1e-6)  # the prompt matters
 

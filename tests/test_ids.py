@@ -10,8 +10,10 @@ def test_prompt_id_is_stable_and_ignores_whitespace_and_unicode_form() -> None:
     assert prompt_id(text) == prompt_id("  Camera  push in.\tA cafe\u0301. ")
     assert prompt_id(text) != prompt_id("Camera push in. A cafe.")
     # Pinned: changing the recipe would orphan every artifact keyed by prompt_id.
-    assert prompt_id("Camera push in. A hall.") == "p" + __import__("hashlib").sha256(
-        b"Camera push in. A hall.").hexdigest()[:15]
+    assert (
+        prompt_id("Camera push in. A hall.")
+        == "p" + __import__("hashlib").sha256(b"Camera push in. A hall.").hexdigest()[:15]
+    )
     assert normalize_text(" a \n b ") == "a b"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from helpers import ONE_THREAD, Finished, copy_project, edit, run, run_env
+
 from worldr1 import store
 from worldr1.locks import LOCKS
 
@@ -40,8 +41,13 @@ def stage_pid(project: Path) -> int | None:
 def kill_stage_when(project: Path, ready: Callable[[], bool]) -> int:
     """Run `dvc repro` of the stage and SIGKILL the stage's process once `ready()`."""
     (project / LOCKS / f"{STAGE}.lock").unlink(missing_ok=True)
-    proc = subprocess.Popen(["dvc", "repro", STAGE], cwd=project, env={**run_env(), **ONE_THREAD},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["dvc", "repro", STAGE],
+        cwd=project,
+        env={**run_env(), **ONE_THREAD},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while (pid := stage_pid(project)) is None or not ready():
         assert proc.poll() is None, "the stage finished before the kill point"
@@ -58,8 +64,8 @@ def test_killed_stage_leaves_nothing_after_the_next_repro(two_rounds: Finished, 
     samples = len(list((project / "data/rounds/r000/rollout/videos").glob("*.mp4")))
     assert samples >= 3
 
-    kill_stage_when(project, lambda: True)                                   # early: it has just started
-    kill_stage_when(project, lambda: renders_in_temp(project) >= 1)         # middle: a part-filled temp
+    kill_stage_when(project, lambda: True)  # early: it has just started
+    kill_stage_when(project, lambda: renders_in_temp(project) >= 1)  # middle: a part-filled temp
     assert temps(project), "a SIGKILL mid-write leaves its temp behind"
     killed = kill_stage_when(project, lambda: renders_in_temp(project) >= samples - 1)  # late: nearly done
     assert temps(project)
@@ -68,6 +74,7 @@ def test_killed_stage_leaves_nothing_after_the_next_repro(two_rounds: Finished, 
     run(["dvc", "repro", STAGE], project, env=ONE_THREAD)
     assert temps(project) == []
     assert "up to date" in run(["dvc", "status", STAGE], project).stdout
-    assert sorted(p.name for p in (project / RECON / "renders").iterdir()) == \
-        sorted(p.name for p in (two_rounds.path / RECON / "renders").iterdir())
+    assert sorted(p.name for p in (project / RECON / "renders").iterdir()) == sorted(
+        p.name for p in (two_rounds.path / RECON / "renders").iterdir()
+    )
     assert stage_pid(project) != killed  # the stage ran again, and swept

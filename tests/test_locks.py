@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import run
+
 from worldr1 import store
 from worldr1.errors import UserError
 from worldr1.locks import stage_lock
@@ -80,8 +80,10 @@ def test_a_stage_run_beside_a_running_one_refuses_in_one_line(project: Path) -> 
     assert not (project / "data/prompts/prompts.parquet").exists()
     # What a killed run of any stage left is gone after the next stage run, wherever it lies.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    left = [Path(str(store.temp_sibling(project / p)).replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-"))
-            for p in ("data/rounds/r000/recon", "reports/rounds/r000-rewards.json")]
+    left = [
+        Path(str(store.temp_sibling(project / p)).replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-"))
+        for p in ("data/rounds/r000/recon", "reports/rounds/r000-rewards.json")
+    ]
     for path in left:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"partial")

@@ -48,9 +48,9 @@ def test_pan_right_moves_the_noise_left_in_the_image() -> None:
     # Near the centre, frame k at column c shows what frame 0 had at column c - dx (the flow of a
     # pan grows toward the edges, so compare a narrow band).
     last, first = warped[:, -1], base[:, 0]
-    best = max(range(-16, 17), key=lambda s: corr(last[:, :, 20:28], first[:, :, 20 - s:28 - s]))
+    best = max(range(-16, 17), key=lambda s: corr(last[:, :, 20:28], first[:, :, 20 - s : 28 - s]))
     assert abs(best - dx) <= 1
-    assert corr(last[:, :, 20:28], first[:, :, 20 - best:28 - best]) > 0.5
+    assert corr(last[:, :, 20:28], first[:, :, 20 - best : 28 - best]) > 0.5
     assert abs(corr(last[:, :, 20:28], first[:, :, 20:28])) < 0.1
 
 

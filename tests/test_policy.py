@@ -65,15 +65,34 @@ def test_ode_sampler_with_cfg_reproduces_wan_pipeline(policy: WanPolicy) -> None
     shape = policy.latent_shape(9, 32, 48)
     start = noise(shape, [3, 4])
     schedule = Schedule.flow_match(steps, shift)
-    ours = sample(policy, policy.encode(texts), policy.encode(["blurry"] * 2), [torch.Generator()] * 2, shape,
-                  schedule, cfg, _sde(), steps=[], initial=start).final
+    ours = sample(
+        policy,
+        policy.encode(texts),
+        policy.encode(["blurry"] * 2),
+        [torch.Generator()] * 2,
+        shape,
+        schedule,
+        cfg,
+        _sde(),
+        steps=[],
+        initial=start,
+    ).final
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     policy.pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
     policy.pipe.set_progress_bar_config(disable=True)
-    theirs = policy.pipe(prompt=texts, negative_prompt="blurry", num_frames=9, height=32, width=48,
-                         num_inference_steps=steps, guidance_scale=cfg, latents=start.clone(), output_type="latent",
-                         max_sequence_length=policy.max_sequence_length).frames
+    theirs = policy.pipe(
+        prompt=texts,
+        negative_prompt="blurry",
+        num_frames=9,
+        height=32,
+        width=48,
+        num_inference_steps=steps,
+        guidance_scale=cfg,
+        latents=start.clone(),
+        output_type="latent",
+        max_sequence_length=policy.max_sequence_length,
+    ).frames
     assert theirs.abs().mean() > 0.1  # a real output, not zeros
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
@@ -130,7 +149,7 @@ def test_adapter_round_trips_and_loads_into_wan_pipeline(tmp_path: Path, params:
 
 def header(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
-    return json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    return json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
 
 
 # numpy, not torch: the same writer (safetensors' Rust core) without seconds of imports per process
@@ -183,8 +202,9 @@ def test_adapter_of_another_rank_is_a_user_error(tmp_path: Path, params_dict: di
         ("someone/some-wan", r"model someone/some-wan \(model_index.json\) not found locally"),
     ],
 )
-def test_missing_weights_or_unknown_model(params_dict: dict[str, Any], model: str, message: str, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_weights_or_unknown_model(
+    params_dict: dict[str, Any], model: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("WORLDR1_MODELS", str(tmp_path / "models"))

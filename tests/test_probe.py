@@ -15,8 +15,10 @@ from worldr1.evaluate import probe_prompts
 
 
 def prompts_table() -> pa.Table:
-    rows = [{"prompt_id": f"p{i}", "text": f"Camera orbit left. Prompt {i}.", "split": split}
-            for i, split in enumerate(["test", "train", "train", "test", "train"])]
+    rows = [
+        {"prompt_id": f"p{i}", "text": f"Camera orbit left. Prompt {i}.", "split": split}
+        for i, split in enumerate(["test", "train", "train", "test", "train"])
+    ]
     return pa.Table.from_pylist(rows)
 
 
@@ -34,8 +36,14 @@ def write_probe(reports: Path, name: str, means: dict[str, dict[str, float]]) ->
 
 
 def test_probe_curve_starts_at_base_then_one_row_per_round(tmp_path: Path) -> None:
-    write_probe(tmp_path, "r000", {"base": {"reward": 1.0, "p_consistent": 0.3, "failed": 0},
-                                   "r000": {"reward": 1.5, "p_consistent": 0.4, "failed": 1}})
+    write_probe(
+        tmp_path,
+        "r000",
+        {
+            "base": {"reward": 1.0, "p_consistent": 0.3, "failed": 0},
+            "r000": {"reward": 1.5, "p_consistent": 0.4, "failed": 1},
+        },
+    )
     write_probe(tmp_path, "r001", {"r001": {"reward": 2.0, "p_consistent": None, "failed": 0}})
     table = probe_curve(["r000", "r001"], tmp_path)
     assert table.column_names == ["round", *PROBE_KEYS]

@@ -53,7 +53,13 @@ def test_overlays_are_short_and_hold_the_values_that_differ() -> None:
         assert wan["reward"]["weights"] == {"s_recon": 1.0, "s_reproj": 0.0, "s_traj": 1.0, "s_meta": 1.0, "r_gen": 1.0}
         assert wan["reconstruct"]["model"] == "da3-giant" and wan["reconstruct"]["backend"] == "da3"
         assert (wan["rollout"]["frames"], wan["rollout"]["height"], wan["rollout"]["width"]) == (81, 480, 832)
-        assert wan["camera"] == {"push": 600.0, "move": 220.0, "pan_deg": 14.0, "orbit_deg": 24.0, "orbit_radius": 600.0}
+        assert wan["camera"] == {
+            "push": 600.0,
+            "move": 220.0,
+            "pan_deg": 14.0,
+            "orbit_deg": 24.0,
+            "orbit_radius": 600.0,
+        }
         assert wan["policy"]["lora"] == {"rank": 32, "alpha": 64.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"]}
         assert len(wan["prompts"]["sources"]) == 3 and wan["prompts"]["toy"] == {"train": 0, "test": 0}
     assert (small["policy"]["model"], small["fsdp"]) == ("wan2.1-1.3b", False)
@@ -65,7 +71,9 @@ def test_overlays_are_short_and_hold_the_values_that_differ() -> None:
     assert tiny["grpo"] == small["grpo"] and tiny["reward"]["weights"] == small["reward"]["weights"]
     # What no overlay sets is the base's.
     for other in (tiny, small, big):
-        assert other["toy"] == toy["toy"] and other["seed"] == toy["seed"] and other["grpo"]["ema"] == toy["grpo"]["ema"]
+        assert (
+            other["toy"] == toy["toy"] and other["seed"] == toy["seed"] and other["grpo"]["ema"] == toy["grpo"]["ema"]
+        )
     assert toy["policy"]["model"] == "toy" and toy["grpo"]["lr"] == 3.0e-4
 
 
@@ -92,26 +100,36 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_nested_mappings_merge_key_by_key_and_lists_replace(folder: Path) -> None:
-    (folder / "mine.yaml").write_text("# Profile: mine (a test's).\n\nextends: toy\n\n"
-                                      "reward:\n  weights: {s_traj: 0.25}\npolicy:\n  lora: {targets: [to_q]}\n")
+    (folder / "mine.yaml").write_text(
+        "# Profile: mine (a test's).\n\nextends: toy\n\n"
+        "reward:\n  weights: {s_traj: 0.25}\npolicy:\n  lora: {targets: [to_q]}\n"
+    )
     mine = to_plain(profiles.load("mine"))
     assert mine["reward"]["weights"] == {"s_recon": 1.0, "s_reproj": 1.0, "s_traj": 0.25, "s_meta": 0.0, "r_gen": 0.5}
     assert mine["policy"]["lora"] == {"rank": 16, "alpha": 32.0, "targets": ["to_q"]}
     assert profiles.profile_text("mine").startswith(
         "# worldr1 params: every knob of the pipeline, validated on load (worldr1/config.py).\n"
         "# DVC reruns a stage when a key it lists under `params:` in dvc.yaml changes, so nothing\n"
-        "# here has a hidden default in code.\n# Profile: mine (a test's).\n# Switch with")
+        "# here has a hidden default in code.\n# Profile: mine (a test's).\n# Switch with"
+    )
 
 
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({"mine": "extends: toy\nreward:\n  wieghts: {s_traj: 1.0}\n"},
-         "profile mine sets reward.wieghts, which is no param of the base profile toy. "
-         "Fix: correct the key, or add the param to toy.yaml first."),
-        ({"mine": "extends: tiny\nseed: 1\n"}, "profile mine extends unknown profile 'tiny'. Fix: extend one of mine, toy."),
-        ({"mine": "extends: other\nseed: 1\n", "other": "extends: mine\nseed: 2\n"},
-         "profile other extends mine, a loop: mine -> other -> mine. Fix: end the chain at a complete profile (toy)."),
+        (
+            {"mine": "extends: toy\nreward:\n  wieghts: {s_traj: 1.0}\n"},
+            "profile mine sets reward.wieghts, which is no param of the base profile toy. "
+            "Fix: correct the key, or add the param to toy.yaml first.",
+        ),
+        (
+            {"mine": "extends: tiny\nseed: 1\n"},
+            "profile mine extends unknown profile 'tiny'. Fix: extend one of mine, toy.",
+        ),
+        (
+            {"mine": "extends: other\nseed: 1\n", "other": "extends: mine\nseed: 2\n"},
+            "profile other extends mine, a loop: mine -> other -> mine. Fix: end the chain at a complete profile (toy).",
+        ),
         ({"mine": "extends: mine\nseed: 1\n"}, "profile mine extends mine, a loop: mine -> mine."),
     ],
 )

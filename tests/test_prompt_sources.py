@@ -92,13 +92,22 @@ def cfg(params_dict: dict[str, Any], sources: list[dict[str, str]], generated: i
 
 
 def test_build_dedupes_and_keeps_held_out_prompts_held_out(tmp_path: Path, params_dict: dict[str, Any]) -> None:
-    train = write(tmp_path / "train.txt", ["Camera push in. A hall.", "Camera  push in.  A hall.", "A lake at dawn.",
-                                            "Camera pan left. A shared prompt."])
+    train = write(
+        tmp_path / "train.txt",
+        [
+            "Camera push in. A hall.",
+            "Camera  push in.  A hall.",
+            "A lake at dawn.",
+            "Camera pan left. A shared prompt.",
+        ],
+    )
     test = write(tmp_path / "test.txt", ["Camera pan left. A shared prompt."])
     built = build_prompt_set(cfg(params_dict, [{"path": train, "split": "train"}, {"path": test, "split": "test"}]), 0)
     rows = built.table.to_pylist()
     assert [(r["split"], r["text"]) for r in rows] == [
-        ("train", "Camera push in. A hall."), ("train", "A lake at dawn."), ("test", "Camera pan left. A shared prompt."),
+        ("train", "Camera push in. A hall."),
+        ("train", "A lake at dawn."),
+        ("test", "Camera pan left. A shared prompt."),
     ]
     assert built.duplicates == 2
     assert rows[1]["camera"] == [] and rows[1]["camera_reason"].startswith("no camera sentence")

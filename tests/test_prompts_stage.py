@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import ROOT, run
 from ruamel.yaml import YAML
 
-from helpers import ROOT, run
 from worldr1 import config, store
 
 OUT = Path("data/prompts/prompts.parquet")
@@ -40,8 +40,9 @@ def test_dvc_repro_prompts_then_skips(project: Path) -> None:
     assert table.schema.names == store.PROMPTS.schema.names
     meta = store.read_metadata_of(table)
     params = config.load(project / "params.yaml")
-    assert meta["params_hash"] == config.params_hash(params, ["seed", "prompts.sources", "prompts.generator",
-                                                              "prompts.toy", "prompts.max_chars"])
+    assert meta["params_hash"] == config.params_hash(
+        params, ["seed", "prompts.sources", "prompts.generator", "prompts.toy", "prompts.max_chars"]
+    )
     assert meta["schema"] == "prompts" and meta["code_version"].startswith("0.1.0")
     report = json.loads((project / "reports/prompts.json").read_text())
     assert report["prompts"] == table.num_rows and report["camera_unparsed"] == 16
@@ -61,8 +62,9 @@ def test_dvc_repro_prompts_then_skips(project: Path) -> None:
 
 def test_generator_adds_prompts_through_params(project: Path) -> None:
     text = (project / "params.yaml").read_text()
-    (project / "params.yaml").write_text(text.replace("generator: {count: 0, split: train}",
-                                                      "generator: {count: 2000, split: train}"))
+    (project / "params.yaml").write_text(
+        text.replace("generator: {count: 0, split: train}", "generator: {count: 2000, split: train}")
+    )
     run([sys.executable, "stages/prompts.py"], project)
     table = pq.read_table(project / OUT)
     assert table.num_rows == 3466 + 2000
@@ -79,9 +81,18 @@ def edit_params(project: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda p: edit_params(p, "max_chars: 2000", "max_chars: lots"), "params.yaml: prompts.max_chars: input should be a valid integer"),
-        (lambda p: edit_params(p, "world-r1/test.txt", "world-r1/tset.txt"), "prompt file data/sources/world-r1/tset.txt not found"),
-        (lambda p: (p / "data/sources/world-r1/test.txt").write_bytes(b""), "prompt file data/sources/world-r1/test.txt is empty"),
+        (
+            lambda p: edit_params(p, "max_chars: 2000", "max_chars: lots"),
+            "params.yaml: prompts.max_chars: input should be a valid integer",
+        ),
+        (
+            lambda p: edit_params(p, "world-r1/test.txt", "world-r1/tset.txt"),
+            "prompt file data/sources/world-r1/tset.txt not found",
+        ),
+        (
+            lambda p: (p / "data/sources/world-r1/test.txt").write_bytes(b""),
+            "prompt file data/sources/world-r1/test.txt is empty",
+        ),
         (lambda p: (p / "data/sources/world-r1/test.txt").write_bytes(b"PK\x03\x04\x00\x00zip"), "is binary, not text"),
     ],
 )

@@ -14,8 +14,13 @@ from worldr1.geometry.synthetic import card_scene, orbit_cameras
 
 
 def one_gaussian(mean: list[float], scale: float, opacity: float = 0.8, color: list[float] | None = None) -> Gaussians:
-    return Gaussians(torch.tensor([mean]), torch.full((1, 3), scale), torch.tensor([[1.0, 0, 0, 0]]),
-                     torch.tensor([opacity]), colors=torch.tensor([color or [1.0, 0.5, 0.25]]))
+    return Gaussians(
+        torch.tensor([mean]),
+        torch.full((1, 3), scale),
+        torch.tensor([[1.0, 0, 0, 0]]),
+        torch.tensor([opacity]),
+        colors=torch.tensor([color or [1.0, 0.5, 0.25]]),
+    )
 
 
 def camera(f: float = 50.0, w: int = 64, h: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,8 +30,12 @@ def camera(f: float = 50.0, w: int = 64, h: int = 48) -> tuple[torch.Tensor, tor
 def random_gaussians(n: int, seed: int, sh_degree: int | None = None) -> Gaussians:
     g = torch.Generator().manual_seed(seed)
     means = torch.randn(n, 3, generator=g) * torch.tensor([1.0, 0.8, 0.5]) + torch.tensor([0.0, 0.0, 4.0])
-    common = dict(means=means, scales=torch.rand(n, 3, generator=g) * 0.15 + 0.02, quats=torch.randn(n, 4, generator=g),
-                  opacities=torch.rand(n, generator=g) * 0.9 + 0.05)
+    common = dict(
+        means=means,
+        scales=torch.rand(n, 3, generator=g) * 0.15 + 0.02,
+        quats=torch.randn(n, 4, generator=g),
+        opacities=torch.rand(n, generator=g) * 0.9 + 0.05,
+    )
     if sh_degree is None:
         return Gaussians(**common, colors=torch.rand(n, 3, generator=g))
     return Gaussians(**common, sh=torch.randn(n, (sh_degree + 1) ** 2, 3, generator=g) * 0.3)
@@ -100,8 +109,9 @@ def test_gradients_are_finite_for_every_parameter(sh_degree: int | None) -> None
 
 def test_background_fills_what_nothing_covers() -> None:
     w2c, K = camera()
-    out = render(one_gaussian([0.0, 0.0, 5.0], 0.05), w2c, K, 64, 48, backend="torch",
-                 background=torch.tensor([0.0, 1.0, 0.0]))
+    out = render(
+        one_gaussian([0.0, 0.0, 5.0], 0.05), w2c, K, 64, 48, backend="torch", background=torch.tensor([0.0, 1.0, 0.0])
+    )
     torch.testing.assert_close(out.rgb[0, 0, 0], torch.tensor([0.0, 1.0, 0.0]))
 
 

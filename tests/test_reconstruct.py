@@ -19,8 +19,14 @@ from worldr1.geometry.gaussians import depth_edges, pixel_gaussians
 from worldr1.geometry.raster import render
 from worldr1.geometry.sim3 import Sim3
 from worldr1.geometry.synthetic import card_scene, orbit_cameras
-from worldr1.reconstruct import (DA3Reconstructor, Reconstruction, ReconstructionFailed, check_cameras, check_frames,
-                                 reconstruction_gaussians)
+from worldr1.reconstruct import (
+    DA3Reconstructor,
+    Reconstruction,
+    ReconstructionFailed,
+    check_cameras,
+    check_frames,
+    reconstruction_gaussians,
+)
 from worldr1.reconstruct.run import reconstruct_sample
 from worldr1.video import read_mp4, write_mp4
 
@@ -32,8 +38,14 @@ def da3() -> DA3Reconstructor:
 
 def film(n: int = 7, size: int = 64) -> tuple[np.ndarray, Cameras, torch.Tensor]:
     cams = orbit_cameras(np.linspace(-8, 8, n), size, size)
-    out = render(card_scene(seed=1, density=24), torch.from_numpy(cams.w2c).float(), torch.from_numpy(cams.K).float(),
-                 size, size, "torch")
+    out = render(
+        card_scene(seed=1, density=24),
+        torch.from_numpy(cams.w2c).float(),
+        torch.from_numpy(cams.K).float(),
+        size,
+        size,
+        "torch",
+    )
     return (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), cams, out.depth
 
 
@@ -50,8 +62,9 @@ def test_da3_returns_our_conventions(da3: DA3Reconstructor) -> None:
     assert rec.frame_hw == (72, 96) and rec.gaussians is None and not da3.has_gaussian_head
     # Intrinsics are DA3's, rescaled from its working size to our frames.
     pred = da3.model.inference(list(frames), process_res=112)
-    np.testing.assert_allclose(rec.intrinsics, resize_intrinsics(pred.intrinsics.astype(np.float64), (h, w), (72, 96)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        rec.intrinsics, resize_intrinsics(pred.intrinsics.astype(np.float64), (h, w), (72, 96)), rtol=1e-6
+    )
     assert rec.intrinsics[0, 0, 2] == pytest.approx(pred.intrinsics[0, 0, 2] * 96 / w)
 
 
@@ -86,8 +99,14 @@ def test_bad_cameras_fail() -> None:
 
 
 def truth(frames: np.ndarray, cams: Cameras, depth: torch.Tensor) -> Reconstruction:
-    return Reconstruction(depth=depth, conf=torch.ones_like(depth), images=frames, extrinsics=cams.w2c,
-                          intrinsics=cams.K, frame_hw=(cams.height, cams.width))
+    return Reconstruction(
+        depth=depth,
+        conf=torch.ones_like(depth),
+        images=frames,
+        extrinsics=cams.w2c,
+        intrinsics=cams.K,
+        frame_hw=(cams.height, cams.width),
+    )
 
 
 def test_reconstruction_gaussians_from_true_depth() -> None:
@@ -101,8 +120,9 @@ def test_reconstruction_gaussians_from_true_depth() -> None:
     assert everything.frames_used == list(range(7)) and len(everything.gaussians) > len(held.gaussians)
     thinned = reconstruction_gaussians(rec, holdout=False, conf_percentile=0.0, max_gaussians=5_000, edge_rel=0.02)
     assert len(thinned.gaussians) <= 5_000
-    confident = reconstruction_gaussians(rec, holdout=False, conf_percentile=50.0,
-                                         max_gaussians=100_000, edge_rel=0.02)  # conf is flat: a percentile drops nothing
+    confident = reconstruction_gaussians(
+        rec, holdout=False, conf_percentile=50.0, max_gaussians=100_000, edge_rel=0.02
+    )  # conf is flat: a percentile drops nothing
     assert confident.confident_fraction > 0.9
     with pytest.raises(ReconstructionFailed, match="no valid depth"):
         reconstruction_gaussians(replace(rec, depth=torch.zeros_like(depth)), True, 0.0, 1000, 0.02)
@@ -130,8 +150,9 @@ def test_sample_runner_writes_geometry_and_renders(tmp_path: Path, params_dict: 
     sample = {"sample_id": "s", "round": "r000", "status": "ok", "video": "videos/s.mp4", "error": None}
     out = tmp_path / "recon"
     out.mkdir()
-    row = reconstruct_sample(KnownGeometry(cams, depth), sample, tmp_path, out, params_reconstruct(params_dict), 8,
-                             torch.device("cpu"))
+    row = reconstruct_sample(
+        KnownGeometry(cams, depth), sample, tmp_path, out, params_reconstruct(params_dict), 8, torch.device("cpu")
+    )
     assert row["status"] == "ok", row["error"]
     assert row["frames"] == 7 and row["gaussian_frames"] == [0, 2, 4, 6] and row["n_gaussians"] > 1000
     assert row["path_length"] == pytest.approx(cams.path_length())
@@ -175,13 +196,28 @@ class GaussianHead:
         colours = torch.from_numpy(frames).float() / 255.0
         if len(idx) == len(self.frames):
             colours = torch.zeros_like(colours) + torch.tensor([0.0, 1.0, 0.0])
-        g = pixel_gaussians(colours, depth.float(), ~depth_edges(depth, 0.02),
-                            torch.from_numpy(self.cams.K[idx]).float(), torch.from_numpy(w2c).float(), size=0.3)
-        return Reconstruction(depth=depth, conf=torch.ones_like(depth), images=frames, extrinsics=w2c,
-                              intrinsics=self.cams.K[idx], frame_hw=(self.cams.height, self.cams.width), gaussians=g)
+        g = pixel_gaussians(
+            colours,
+            depth.float(),
+            ~depth_edges(depth, 0.02),
+            torch.from_numpy(self.cams.K[idx]).float(),
+            torch.from_numpy(w2c).float(),
+            size=0.3,
+        )
+        return Reconstruction(
+            depth=depth,
+            conf=torch.ones_like(depth),
+            images=frames,
+            extrinsics=w2c,
+            intrinsics=self.cams.K[idx],
+            frame_hw=(self.cams.height, self.cams.width),
+            gaussians=g,
+        )
 
 
-def test_held_out_scene_of_a_gaussian_head_sees_only_the_even_frames(tmp_path: Path, params_dict: dict[str, Any]) -> None:
+def test_held_out_scene_of_a_gaussian_head_sees_only_the_even_frames(
+    tmp_path: Path, params_dict: dict[str, Any]
+) -> None:
     frames, cams, depth = film()
     write_mp4(tmp_path / "videos" / "s.mp4", frames, 8)
     sample = {"sample_id": "s", "round": "r000", "status": "ok", "video": "videos/s.mp4", "error": None}
@@ -204,8 +240,9 @@ def test_held_out_scene_of_a_gaussian_head_sees_only_the_even_frames(tmp_path: P
     # Without holdout the model's own Gaussians from all frames are the scene: one pass, all green.
     model.calls.clear()
     raw = dict(params_dict, reconstruct=dict(params_dict["reconstruct"], holdout=False))
-    row = reconstruct_sample(model, dict(sample, sample_id="t"), tmp_path, out, params_reconstruct(raw), 8,
-                             torch.device("cpu"))
+    row = reconstruct_sample(
+        model, dict(sample, sample_id="t"), tmp_path, out, params_reconstruct(raw), 8, torch.device("cpu")
+    )
     assert row["status"] == "ok" and [len(c) for c in model.calls] == [7]
     green = read_mp4(out / row["renders"] / "input.mp4").astype(float).mean((0, 1, 2))
     assert green[1] > 150 and green[0] < 60 and green[2] < 60, green
@@ -236,8 +273,9 @@ def test_bad_samples_become_failed_rows(tmp_path: Path, params_dict: dict[str, A
     out = tmp_path / "recon"
     out.mkdir()
     for sid, (fields, reason) in cases.items():
-        row = reconstruct_sample(da3, {"sample_id": sid, "round": "r000", **fields}, tmp_path, out, cfg, 8,
-                                 torch.device("cpu"))
+        row = reconstruct_sample(
+            da3, {"sample_id": sid, "round": "r000", **fields}, tmp_path, out, cfg, 8, torch.device("cpu")
+        )
         assert row["status"] == "failed" and reason in row["error"], (sid, row["error"])
     assert not list(out.iterdir())  # failed samples write nothing
 

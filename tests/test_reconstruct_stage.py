@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from helpers import Finished, copy_project, run
 from PIL import Image
 
-from helpers import Finished, copy_project, run
 from worldr1 import store
 from worldr1.video import read_mp4
 

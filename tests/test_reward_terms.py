@@ -21,23 +21,63 @@ from worldr1.rewards.score import COMPUTE, JUDGED, TermInput, compute_terms, emp
 from worldr1.rewards.terms import REWARD_TERMS, RewardTerm
 
 #: A new term as its author would add it: 3D, guarded, with a metric that must be finite and a reason.
-TOY = RewardTerm("s_toy", three_d=True, motion_guarded=True, colour="#123456", metrics=("toy_metric",),
-                 finite=("toy_metric",), has_reason=True)
+TOY = RewardTerm(
+    "s_toy",
+    three_d=True,
+    motion_guarded=True,
+    colour="#123456",
+    metrics=("toy_metric",),
+    finite=("toy_metric",),
+    has_reason=True,
+)
 EXTENDED = (*REWARD_TERMS, TOY)
-SAMPLE = {"sample_id": "s0", "round": "r000", "prompt_id": "p0", "prompt": "a room", "camera": ["push_in"],
-          "group_index": 0}
+SAMPLE = {
+    "sample_id": "s0",
+    "round": "r000",
+    "prompt_id": "p0",
+    "prompt": "a room",
+    "camera": ["push_in"],
+    "group_index": 0,
+}
 
 #: store.REWARDS v2, column by column: a change of the terms without a bump of REWARDS_VERSION fails here.
-V2 = [("sample_id", "string", False), ("round", "string", False), ("phase", "string", False),
-      ("prompt_id", "string", False), ("prompt", "string", False), ("camera", "list<item: string>", False),
-      ("group_index", "int32", False),
-      *[(n, "double", True) for n in ("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen")],
-      ("s_traj_reason", "string", True),
-      *[(n, "double", True) for n in ("psnr", "ssim", "lpips", "reproj_psnr", "reproj_bad", "traj_translation",
-                                      "traj_rotation", "motion", "motion_factor", "w_s_recon", "w_s_reproj",
-                                      "w_s_traj", "w_s_meta", "w_r_gen", "reward", "group_mean", "group_std")],
-      ("group_valid", "int32", True), ("advantage", "double", True), ("status", "string", False),
-      ("error", "string", True)]
+V2 = [
+    ("sample_id", "string", False),
+    ("round", "string", False),
+    ("phase", "string", False),
+    ("prompt_id", "string", False),
+    ("prompt", "string", False),
+    ("camera", "list<item: string>", False),
+    ("group_index", "int32", False),
+    *[(n, "double", True) for n in ("s_recon", "s_reproj", "s_traj", "s_meta", "r_gen")],
+    ("s_traj_reason", "string", True),
+    *[
+        (n, "double", True)
+        for n in (
+            "psnr",
+            "ssim",
+            "lpips",
+            "reproj_psnr",
+            "reproj_bad",
+            "traj_translation",
+            "traj_rotation",
+            "motion",
+            "motion_factor",
+            "w_s_recon",
+            "w_s_reproj",
+            "w_s_traj",
+            "w_s_meta",
+            "w_r_gen",
+            "reward",
+            "group_mean",
+            "group_std",
+        )
+    ],
+    ("group_valid", "int32", True),
+    ("advantage", "double", True),
+    ("status", "string", False),
+    ("error", "string", True),
+]
 
 
 def test_rewards_v2_schema_is_the_registrys() -> None:
@@ -69,8 +109,9 @@ def test_a_new_term_reaches_the_schema_row_weights_and_audit() -> None:
     assert registry.colours(EXTENDED)["s_toy"] == "#123456"
     assert "s_toy" in registry.evaluated(EXTENDED)
     # Today's lists hold exactly the registry's terms (each is built from it at import).
-    assert [k for k in curve.REWARD_KEYS if k.removesuffix("_mean") in registry.names()] == \
-        [f"{n}_mean" for n in registry.names()]
+    assert [k for k in curve.REWARD_KEYS if k.removesuffix("_mean") in registry.names()] == [
+        f"{n}_mean" for n in registry.names()
+    ]
     assert [m for m in METRICS if m in registry.names()] == list(registry.evaluated())
 
 
@@ -102,8 +143,14 @@ def test_a_new_terms_function_fills_the_row(params_dict: dict[str, Any], monkeyp
 
     monkeypatch.setitem(COMPUTE, "s_toy", toy_columns)
     row = empty_rewards_row(SAMPLE, "3d", EXTENDED)
-    given = TermInput(config.validate(params_dict), row, np.zeros((3, 8, 8, 3), np.uint8), quality=None,  # type: ignore[arg-type]
-                      lpips=None, no_camera_reason="none")
+    given = TermInput(
+        config.validate(params_dict),
+        row,
+        np.zeros((3, 8, 8, 3), np.uint8),
+        quality=None,  # type: ignore[arg-type]
+        lpips=None,
+        no_camera_reason="none",
+    )
     compute_terms(row, given, three_d=False, terms=(TOY,))
     assert row["s_toy"] is None  # a 3D term waits for the reconstruction
     with pytest.raises(RuntimeError, match="three_d"):

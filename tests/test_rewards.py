@@ -17,8 +17,7 @@ from worldr1.prompts.camera_path import target_path
 from worldr1.reconstruct.base import Reconstruction
 from worldr1.reconstruct.scene import reconstruction_gaussians
 from worldr1.rewards.advantages import STD_EPS, group_advantages
-from worldr1.rewards.recon import (ALEXNET_FILE, motion, motion_factor, psnr, require_lpips, s_recon, ssim,
-                                   to_tensor)
+from worldr1.rewards.recon import ALEXNET_FILE, motion, motion_factor, psnr, require_lpips, s_recon, ssim, to_tensor
 from worldr1.rewards.traj import s_traj
 
 
@@ -86,8 +85,6 @@ def test_group_advantages_by_hand() -> None:
     assert group_advantages(["g", "g"], [float("nan"), 1.0], clip=5)[0] == [None, None]
 
 
-
-
 def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
     n, size = 9, 64
     target = target_path([P.ORBIT_LEFT], n)
@@ -129,8 +126,9 @@ def test_judge_logit_scoring_by_hand() -> None:
     logits[1, digit_ids] = torch.tensor([2.0, 2.0] + [-1e9] * 8)  # even between "0" and "1"
     p9 = 3 / 12
     expected0 = (sum(d / 12 for d in range(9)) + 9 * p9) / 9
-    torch.testing.assert_close(expected_digit_score(logits, digit_ids),
-                               torch.tensor([expected0, 0.5 / 9]), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        expected_digit_score(logits, digit_ids), torch.tensor([expected0, 0.5 / 9]), rtol=1e-6, atol=1e-7
+    )
 
     class Digits:
         def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
@@ -158,8 +156,9 @@ def test_tiny_qwen3_vl_judge_rates_in_batches() -> None:
     one_by_one = [judge.rate([im], [p])[0] for im, p in zip(images, prompts)]
     assert all(0.0 <= s <= 1.0 for s in batched)
     assert batched == pytest.approx(one_by_one, abs=1e-5)  # left padding reads the right position
-    inputs = judge.processor(text=[_user_turn(judge.processor, question(prompts[0]))], images=[images[0]],
-                             return_tensors="pt")
+    inputs = judge.processor(
+        text=[_user_turn(judge.processor, question(prompts[0]))], images=[images[0]], return_tensors="pt"
+    )
     with torch.no_grad():
         logits = judge.model(**inputs).logits[:, -1]
     assert float(expected_digit_score(logits, judge.digits)[0]) == pytest.approx(one_by_one[0], abs=1e-6)
@@ -173,8 +172,15 @@ def test_judge_question_names_the_prompt_and_world_r1s_rubric() -> None:
     from worldr1.rewards.meta import question
 
     q = question('Camera orbit left.  A "red"\ncube on a floor.')
-    assert 'prompt "Camera orbit left. A \'red\' cube on a floor."' in q  # one line, its quotes kept apart
-    for point in ("3D structure", "parallax", "static or flat picture", "distortions", "farthest", "single digit (0-9)"):
+    assert "prompt \"Camera orbit left. A 'red' cube on a floor.\"" in q  # one line, its quotes kept apart
+    for point in (
+        "3D structure",
+        "parallax",
+        "static or flat picture",
+        "distortions",
+        "farthest",
+        "single digit (0-9)",
+    ):
         assert point in q
 
 

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from helpers import BIN, ROOT, Finished, copy_project, edit, run, stage_error
 from safetensors import safe_open
 
-from helpers import BIN, ROOT, Finished, copy_project, edit, run, stage_error
 from worldr1 import config, store
 from worldr1.errors import UserError
 from worldr1.grpo.rollout import draw_batch, rollout_round, round_batch
@@ -36,9 +36,15 @@ def small(params_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def prompts_table(n_train: int = 5, n_dynamic: int = 1) -> pa.Table:
-    rows = [{"prompt_id": f"p{i:03d}", "split": "train" if i < n_train else "dynamic",
-             "text": f"Camera orbit left. Scene number {i}.", "camera": ["orbit_left"]}
-            for i in range(n_train + n_dynamic)]
+    rows = [
+        {
+            "prompt_id": f"p{i:03d}",
+            "split": "train" if i < n_train else "dynamic",
+            "text": f"Camera orbit left. Scene number {i}.",
+            "camera": ["orbit_left"],
+        }
+        for i in range(n_train + n_dynamic)
+    ]
     return pa.Table.from_pylist(rows)
 
 
@@ -52,7 +58,9 @@ def test_draw_batch_is_deterministic_and_checks_size() -> None:
     a = draw_batch(table, "train", 3, seed=0, round_name="r000")
     assert a == draw_batch(table, "train", 3, seed=0, round_name="r000")
     assert len({r.prompt_id for r in a}) == 3 and all(r.split == "train" for r in a)
-    assert {r.prompt_id for r in draw_batch(table, "train", 5, seed=0, round_name="r001")} == {f"p{i:03d}" for i in range(5)}
+    assert {r.prompt_id for r in draw_batch(table, "train", 5, seed=0, round_name="r001")} == {
+        f"p{i:03d}" for i in range(5)
+    }
     with pytest.raises(UserError, match="needs 2 dynamic prompts but the prompts table has 1"):
         draw_batch(table, "dynamic", 2, seed=0, round_name="r000")
 
@@ -77,7 +85,16 @@ def test_stored_steps_recompute_to_ratio_one(tmp_path: Path, params: config.Para
         stored = t["log_probs"]
         assert float(stored.double().sum()) == pytest.approx(row["log_prob_sum"])
         cond = policy.encode([row["prompt"]])
-        args = (t["latents"][None], t["next_latents"][None], row["trained_steps"], schedule, cond, uncond, ro.cfg, ro.sde)
+        args = (
+            t["latents"][None],
+            t["next_latents"][None],
+            row["trained_steps"],
+            schedule,
+            cond,
+            uncond,
+            ro.cfg,
+            ro.sde,
+        )
         again = recompute_log_probs(policy, *args)[0]
         ratio = torch.exp(again.double() - stored.double())
         torch.testing.assert_close(ratio, torch.ones_like(ratio), rtol=0, atol=1e-5)
@@ -101,8 +118,9 @@ def test_same_seed_gives_byte_identical_round(tmp_path: Path, params: config.Par
         out = tmp_path / name
         out.mkdir()
         table = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), out)
-        store.write_table(str(out / "samples.parquet"), table, store.SAMPLES,
-                          store.Provenance("h", "v", {"policy": "tiny"}))
+        store.write_table(
+            str(out / "samples.parquet"), table, store.SAMPLES, store.Provenance("h", "v", {"policy": "tiny"})
+        )
         outs.append(out)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert len(files) == 1 + 2 * 4
@@ -143,11 +161,24 @@ def test_rollout_bad_inputs_leave_no_round_directory(two_rounds: Finished, tmp_p
     # A round that is not in params.
     assert "round r005 is not in params.yaml" in stage_error(project, ["stages/rollout.py", "r005"])
     # A split with fewer prompts than the batch asks for.
-    edit(project, {"prompts.batch_per_round": 600, "rounds": {"r000": {"prev": "base", "phase": "dynamic"}},
-                   "evaluate.policy": "r000"})
-    assert "needs 600 dynamic prompts but the prompts table has 515" in stage_error(project, ["stages/rollout.py", "r000"])
-    edit(project, {"prompts.batch_per_round": 2, "rounds": {"r000": {"prev": "base", "phase": "3d"},
-                                                            "r001": {"prev": "r000", "phase": "3d"}}})
+    edit(
+        project,
+        {
+            "prompts.batch_per_round": 600,
+            "rounds": {"r000": {"prev": "base", "phase": "dynamic"}},
+            "evaluate.policy": "r000",
+        },
+    )
+    assert "needs 600 dynamic prompts but the prompts table has 515" in stage_error(
+        project, ["stages/rollout.py", "r000"]
+    )
+    edit(
+        project,
+        {
+            "prompts.batch_per_round": 2,
+            "rounds": {"r000": {"prev": "base", "phase": "3d"}, "r001": {"prev": "r000", "phase": "3d"}},
+        },
+    )
     # A round whose previous adapter was never made.
     assert "no LoRA adapter at data/rounds/r000/policy" in stage_error(project, ["stages/rollout.py", "r001"])
     # An unknown model preset.
@@ -160,8 +191,18 @@ def test_rollout_bad_inputs_leave_no_round_directory(two_rounds: Finished, tmp_p
 def test_sample_command_writes_a_video(two_rounds: Finished, tmp_path: Path) -> None:
     project = two_rounds.path  # only read: its params and base adapter
     target = tmp_path / "look.mp4"
-    proc = run([str(BIN / "worldr1"), "sample", "Camera pan left. A quiet harbour.", "--adapter",
-                "data/rounds/base/policy", "--out", str(target)], project)
+    proc = run(
+        [
+            str(BIN / "worldr1"),
+            "sample",
+            "Camera pan left. A quiet harbour.",
+            "--adapter",
+            "data/rounds/base/policy",
+            "--out",
+            str(target),
+        ],
+        project,
+    )
     assert "wrote" in proc.stderr
     assert read_mp4(target).shape == (9, 32, 32, 3)
     bad = run([str(BIN / "worldr1"), "sample", "x", "--adapter", "nope"], project, check=False)
@@ -184,18 +225,39 @@ def test_dvc_params_match_the_stage_scripts() -> None:
     assert stages["probe"]["do"]["params"] == probe_stage.PARAMS
 
 
+def rollout_steps(tmp_path: Path, params_dict: dict[str, Any], key: str, flag: bool) -> list[dict[str, torch.Tensor]]:
+    """Round r000 of the tiny policy with `rollout.<key>` set to `flag`: each sample's stored step tensors."""
+    params_dict["rollout"][key] = flag
+    params = config.validate(small(params_dict))
+    policy = load_wan(params.policy)
+    policy.attach_adapter(params.policy, params.seed)
+    out = tmp_path / f"{key}-{flag}"
+    out.mkdir()
+    table = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), out)
+    steps = []
+    for row in table.to_pylist():
+        with safe_open(str(out / row["steps"]), "pt") as f:
+            steps.append({k: f.get_tensor(k) for k in ("latents", "next_latents")})
+    return steps
+
+
 def test_camera_init_changes_only_the_starting_noise(tmp_path: Path, params_dict: dict[str, Any]) -> None:
-    starts = {}
-    for flag in (False, True):
-        params_dict["rollout"]["camera_init"] = flag
-        params = config.validate(small(params_dict))
-        policy = load_wan(params.policy)
-        policy.attach_adapter(params.policy, params.seed)
-        out = tmp_path / str(flag)
-        out.mkdir()
-        table = rollout_round(policy, params, "r000", "3d", round_batch(prompts_table(), params, "r000", "3d"), out)
-        with safe_open(str(out / table.column("steps")[0].as_py()), "pt") as f:
-            starts[flag] = f.get_tensor("latents")[0]  # the state before step 0: the initial noise
-    plain, warped = starts[False], starts[True]
+    # The state before step 0 of the first sample: its initial noise.
+    plain, warped = (rollout_steps(tmp_path, params_dict, "camera_init", f)[0]["latents"][0] for f in (False, True))
     assert torch.equal(plain[:, 0], warped[:, 0])  # the first latent frame keeps its own noise
     assert not torch.equal(plain[:, 1:], warped[:, 1:])
+
+
+def test_shared_noise_starts_a_group_from_one_noise_and_keeps_its_step_noises(
+    tmp_path: Path, params_dict: dict[str, Any]
+) -> None:
+    runs = {flag: rollout_steps(tmp_path, params_dict, "shared_noise", flag) for flag in (False, True)}
+    group = params_dict["rollout"]["group_size"]
+    for flag, steps in runs.items():
+        starts = [t["latents"][0] for t in steps[:group]]  # one prompt's group: the state before step 0
+        assert all(torch.equal(s, starts[0]) for s in starts) == flag
+    # Sample 0 of every group is the sample it was (its start is the group's): its generator draws
+    # the same step noises whether or not the others share its start.
+    for j in range(0, len(runs[False]), group):
+        assert torch.equal(runs[False][j]["latents"], runs[True][j]["latents"])
+        assert torch.equal(runs[False][j]["next_latents"], runs[True][j]["next_latents"])

@@ -16,9 +16,9 @@ from pathlib import Path
 import fsdp_ranks
 import pytest
 import torch
+from helpers import BIN, ONE_THREAD, ROOT, Finished, copy_project, edit, ran, run
 from safetensors.torch import load_file
 
-from helpers import BIN, ONE_THREAD, ROOT, Finished, copy_project, edit, ran, run
 from worldr1 import distributed
 from worldr1.distributed import World, fsdp_mesh_shape, joined, world_from_env
 from worldr1.errors import UserError
@@ -33,8 +33,8 @@ HEAVY = (["rollout", "r000"], ["reconstruct", "r000"], ["score", "r000"], ["upda
 
 @dataclasses.dataclass(frozen=True)
 class Projects:
-    one: Path   # every stage in one process (the shared two-round project: read only)
-    two: Path   # a copy, its heavy stages rerun by two ranks
+    one: Path  # every stage in one process (the shared two-round project: read only)
+    two: Path  # a copy, its heavy stages rerun by two ranks
     died: subprocess.CompletedProcess[str]  # rollout@r000 of `two` with rank 1 killed
     left: list[str]  # what that left under data/rounds/r000
 
@@ -88,12 +88,18 @@ def test_launch_line_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     params.write_text("launch: torchrun --standalone --nproc-per-node 8\n")
     assert launch_line(params) == "torchrun --standalone --nproc-per-node 8"
     assert command("torchrun --nproc-per-node 8", "stages/rollout.py", ["r000"]) == [
-        "/bin/sh", "-c", 'exec torchrun --nproc-per-node 8 "$@"', "worldr1-launch", "stages/rollout.py", "r000"]
+        "/bin/sh",
+        "-c",
+        'exec torchrun --nproc-per-node 8 "$@"',
+        "worldr1-launch",
+        "stages/rollout.py",
+        "r000",
+    ]
     assert command("python", "stages/score.py", ["r001"])[1:] == ["stages/score.py", "r001"]
     params.write_text("launch: trochrun --nproc-per-node 8\n")
     with pytest.raises(UserError, match="launch starts with 'trochrun', which is not on PATH"):
         launch_line(params)
-    params.write_text("launch: \"srun 'python\"\n")
+    params.write_text('launch: "srun \'python"\n')
     with pytest.raises(UserError, match="is not a valid command line"):
         launch_line(params)
     # `launch: python` is one process even inside another launcher's environment.
@@ -119,8 +125,9 @@ def test_a_dead_rank_publishes_nothing_and_a_rerun_completes(projects: Projects)
     assert projects.died.returncode != 0
     said = [line for line in projects.died.stderr.splitlines() if line.startswith("error:")]
     # Rank 0 sees its peer's socket close at the merge (or, if the launcher is quicker, its SIGTERM).
-    assert said and ("rank 0 of 2 lost a peer while merging the samples parts" in said[0]
-                     or "stopped by its launcher" in said[0]), projects.died.stderr
+    assert said and (
+        "rank 0 of 2 lost a peer while merging the samples parts" in said[0] or "stopped by its launcher" in said[0]
+    ), projects.died.stderr
     assert "nothing was written" in said[0] and "Root Cause" in projects.died.stderr  # torchrun's summary
     # No rollout, no shared temporary directory, no parts: only what the round had besides.
     assert not [p for p in projects.left if p.startswith("rollout") or ".tmp" in p], projects.left
@@ -183,13 +190,16 @@ def test_fsdp_shards_within_a_node_and_changes_no_number(tmp_path: Path) -> None
             torch.testing.assert_close(fsdp[part][key], one[part][key], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("local_ranks", "shape"), [
-    ([0, 1, 0, 1], (2, 2)),              # two nodes of two: shard within each, one replica per node
-    ([0, 1, 2, 3], (1, 4)),              # one node
-    ([0, 0, 0], (1, 3)),                 # one rank per node: shard over all of them
-    ([0, 1, 2, 0, 1], (1, 5)),           # uneven nodes
-    ([0, 1, 1, 0], (1, 4)),              # ranks not laid out node by node
-])
+@pytest.mark.parametrize(
+    ("local_ranks", "shape"),
+    [
+        ([0, 1, 0, 1], (2, 2)),  # two nodes of two: shard within each, one replica per node
+        ([0, 1, 2, 3], (1, 4)),  # one node
+        ([0, 0, 0], (1, 3)),  # one rank per node: shard over all of them
+        ([0, 1, 2, 0, 1], (1, 5)),  # uneven nodes
+        ([0, 1, 1, 0], (1, 4)),  # ranks not laid out node by node
+    ],
+)
 def test_fsdp_mesh_shards_within_a_node_when_the_layout_allows(local_ranks: list[int], shape: tuple[int, int]) -> None:
     assert fsdp_mesh_shape(local_ranks) == shape
 
@@ -207,7 +217,16 @@ def test_remote_keeps_the_chain_but_not_the_step_tensors(two_rounds: Finished, t
     # Another machine: the project's git files, then the remote.
     other = tmp_path / "other"
     other.mkdir()
-    for name in ("params.yaml", "dvc.yaml", "dvc.lock", ".dvcignore", ".dvc/config", "stages", "worldr1", "data/sources"):
+    for name in (
+        "params.yaml",
+        "dvc.yaml",
+        "dvc.lock",
+        ".dvcignore",
+        ".dvc/config",
+        "stages",
+        "worldr1",
+        "data/sources",
+    ):
         src = one / name
         (other / name).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, other / name)

@@ -33,10 +33,22 @@ def test_combine_weights_phase_and_motion(params_dict: dict[str, Any]) -> None:
     assert combine(dict.fromkeys(terms), w, "3d", 1.0).reward is None
 
 
+def test_quality_cap_bounds_r_gen_in_the_reward_only(params_dict: dict[str, Any]) -> None:
+    w = weights(params_dict, s_recon=1.0, s_reproj=0.0, s_traj=0.0, s_meta=0.0, r_gen=0.5)
+    low, high = {"s_recon": 0.5, "r_gen": 0.3}, {"s_recon": 0.5, "r_gen": 0.9}
+    assert combine(high, w, "3d", 1.0).reward == pytest.approx(0.5 + 0.45)
+    # Above the cap more quality pays nothing; below it a loss of quality costs as before.
+    assert combine(high, w, "3d", 1.0, quality_cap=0.4).reward == pytest.approx(0.5 + 0.2)
+    assert combine(low, w, "3d", 1.0, quality_cap=0.4).reward == pytest.approx(0.5 + 0.15)
+    params_dict["reward"]["quality_cap"] = 0.0
+    with pytest.raises(UserError, match="reward.quality_cap"):
+        config.validate(params_dict)
+
+
 def test_sharpness_prefers_sharp_frames() -> None:
     rng = np.random.default_rng(0)
     sharp = (rng.random((3, 32, 32, 3)) * 255).astype(np.uint8)
-    blurred = ((sharp.astype(float) + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 2, 1)) / 4)
+    blurred = (sharp.astype(float) + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 2, 1)) / 4
     flat = np.full_like(sharp, 128)
     q = Sharpness()
     assert q.score(sharp, "") > q.score(blurred.astype(np.uint8), "") > q.score(flat, "") == 0.0

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import torch
+from helpers import BIN, ROOT, edit, run
 from safetensors import safe_open
 
-from helpers import BIN, ROOT, edit, run
 from worldr1 import audit, config, ids, store
 from worldr1.geometry.cameras import intrinsics_from_fov
 from worldr1.geometry.raster import render
@@ -36,11 +36,22 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A consistent orbit around a card scene (as in test_rewards), the same frames shuffled, and degenerate ones."""
     d = tmp_path_factory.mktemp("clips")
     cams = orbit_cameras(np.linspace(0, 12, N), SIZE, SIZE)  # orbit left: slides right, turns left
-    out = render(card_scene(seed=2, density=24), torch.from_numpy(cams.w2c).float(), torch.from_numpy(cams.K).float(),
-                 SIZE, SIZE, "torch")
+    out = render(
+        card_scene(seed=2, density=24),
+        torch.from_numpy(cams.w2c).float(),
+        torch.from_numpy(cams.K).float(),
+        SIZE,
+        SIZE,
+        "torch",
+    )
     frames = (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    videos = {"orbit": frames, "shuffled": frames[np.random.default_rng(0).permutation(N)],
-              "frozen": np.repeat(frames[:1], N, 0), "black": np.zeros_like(frames), "one": frames[:1]}
+    videos = {
+        "orbit": frames,
+        "shuffled": frames[np.random.default_rng(0).permutation(N)],
+        "frozen": np.repeat(frames[:1], N, 0),
+        "black": np.zeros_like(frames),
+        "one": frames[:1],
+    }
     for name, v in videos.items():
         write_mp4(d / f"{name}.mp4", v, FPS)
     (d / "text.mp4").write_text("not a video\n")
@@ -83,35 +94,87 @@ def stage_rows(scorer: VideoScorer, params: config.Params, paths: list[Path], pr
     for i, path in enumerate(paths):
         sid = ids.sample_id("r000", pid, i)
         shutil.copy(path, rollout / "videos" / f"{sid}.mp4")
-        samples.append({"sample_id": sid, "round": "r000", "phase": "3d", "split": "train", "prompt_id": pid,
-                        "prompt": prompt, "camera": ["orbit_left"], "group_index": i, "seed": i,
-                        "video": f"videos/{sid}.mp4", "steps": None, "frames": N, "height": SIZE, "width": SIZE,
-                        "fps": FPS, "trained_steps": [], "log_prob_sum": None, "log_prob_mean": None,
-                        "status": "ok", "error": None})
+        samples.append(
+            {
+                "sample_id": sid,
+                "round": "r000",
+                "phase": "3d",
+                "split": "train",
+                "prompt_id": pid,
+                "prompt": prompt,
+                "camera": ["orbit_left"],
+                "group_index": i,
+                "seed": i,
+                "video": f"videos/{sid}.mp4",
+                "steps": None,
+                "frames": N,
+                "height": SIZE,
+                "width": SIZE,
+                "fps": FPS,
+                "trained_steps": [],
+                "log_prob_sum": None,
+                "log_prob_mean": None,
+                "status": "ok",
+                "error": None,
+            }
+        )
     table = pa.Table.from_pylist(samples).select(store.SAMPLES.schema.names).cast(store.SAMPLES.schema)
-    recon = reconstruct_round(scorer.reconstructor, table, rollout, recon_dir, params.reconstruct, params.rollout.fps,
-                              scorer.device)
+    recon = reconstruct_round(
+        scorer.reconstructor, table, rollout, recon_dir, params.reconstruct, params.rollout.fps, scorer.device
+    )
     return scorer.scorer.score_round(table, recon, "3d", rollout, recon_dir).to_pylist()
 
 
-def test_the_command_scores_like_the_stage(scorer: VideoScorer, params: config.Params, clips: dict[str, Path],
-                                          scored: list[dict], tmp_path: Path) -> None:
+def test_the_command_scores_like_the_stage(
+    scorer: VideoScorer, params: config.Params, clips: dict[str, Path], scored: list[dict], tmp_path: Path
+) -> None:
     assert params.rollout.fps == FPS  # the stage writes renders at rollout.fps, the command at the file's
     stage = stage_rows(scorer, params, [clips["orbit"], clips["shuffled"]], PROMPT, tmp_path)
     assert [r["group_valid"] for r in stage] != [None, None]  # the stage has a group ...
     for ours, theirs in zip(scored, stage):
         assert ours["group_valid"] is None and ours["advantage"] is None and ours["round"] == ROUND  # ... we do not
-        assert {k: v for k, v in ours.items() if k not in ROUND_ONLY} == \
-               {k: v for k, v in theirs.items() if k not in ROUND_ONLY}
+        assert {k: v for k, v in ours.items() if k not in ROUND_ONLY} == {
+            k: v for k, v in theirs.items() if k not in ROUND_ONLY
+        }
 
 
-def test_cli_prints_the_terms_and_writes_what_audit_reads(clips: dict[str, Path], scored: list[dict],
-                                                           params_file: Path, tmp_path: Path) -> None:
+def test_cli_prints_the_terms_and_writes_what_audit_reads(
+    clips: dict[str, Path], scored: list[dict], params_file: Path, tmp_path: Path
+) -> None:
     out, keep = tmp_path / "scores.parquet", tmp_path / "kept"
-    proc = run([WORLDR1, "score", str(clips["orbit"]), str(clips["shuffled"]), "--prompt", PROMPT, "--out", str(out),
-                "--keep", str(keep), "--params", str(params_file)], tmp_path)
-    for word in ("camera: orbit_left", "orbit", "shuffled", f"{N} of {N}", "status", "reward", "s_recon", "s_traj",
-                 "s_meta", "r_gen", "psnr", "ssim", "lpips", "motion"):
+    proc = run(
+        [
+            WORLDR1,
+            "score",
+            str(clips["orbit"]),
+            str(clips["shuffled"]),
+            "--prompt",
+            PROMPT,
+            "--out",
+            str(out),
+            "--keep",
+            str(keep),
+            "--params",
+            str(params_file),
+        ],
+        tmp_path,
+    )
+    for word in (
+        "camera: orbit_left",
+        "orbit",
+        "shuffled",
+        f"{N} of {N}",
+        "status",
+        "reward",
+        "s_recon",
+        "s_traj",
+        "s_meta",
+        "r_gen",
+        "psnr",
+        "ssim",
+        "lpips",
+        "motion",
+    ):
         assert word in proc.stdout, word
     rows = audit.load([str(out)]).to_pylist()
     assert rows == scored  # the file holds what the function returns, to the bit
@@ -128,15 +191,18 @@ def test_cli_prints_the_terms_and_writes_what_audit_reads(clips: dict[str, Path]
     assert "2 samples" in summary and ROUND in summary
 
 
-def test_degenerate_videos_are_rows_and_no_camera_is_a_reason(scorer: VideoScorer, clips: dict[str, Path],
-                                                              tmp_path: Path) -> None:
-    black, frozen = scorer.score([read_video(clips["black"]), read_video(clips["frozen"])], PROMPT,
-                                 tmp_path / "a").rewards.to_pylist()
+def test_degenerate_videos_are_rows_and_no_camera_is_a_reason(
+    scorer: VideoScorer, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    black, frozen = scorer.score(
+        [read_video(clips["black"]), read_video(clips["frozen"])], PROMPT, tmp_path / "a"
+    ).rewards.to_pylist()
     assert black["status"] == "failed" and "black" in black["error"] and black["reward"] is None
     assert frozen["motion"] == 0.0
     assert frozen["status"] == "failed" or frozen["motion_factor"] == 0.0  # a frozen video wins no 3D term
-    (plain,) = scorer.score([read_video(clips["orbit"])], "Three cards float in front of a wall.",
-                            tmp_path / "b").rewards.to_pylist()
+    (plain,) = scorer.score(
+        [read_video(clips["orbit"])], "Three cards float in front of a wall.", tmp_path / "b"
+    ).rewards.to_pylist()
     assert plain["camera"] == [] and plain["s_traj"] is None
     assert plain["status"] == "failed" or "no camera sentence" in plain["s_traj_reason"]
 
@@ -158,12 +224,28 @@ def test_long_videos_are_subsampled_evenly(clips: dict[str, Path]) -> None:
         ("orbit", "   ", "the prompt is empty"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_written(clips: dict[str, Path], tmp_path: Path, video: str,
-                                                           prompt: str, message: str, params_file: Path) -> None:
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    clips: dict[str, Path], tmp_path: Path, video: str, prompt: str, message: str, params_file: Path
+) -> None:
     path = clips.get(video, tmp_path / "missing.mp4")
     out, keep = tmp_path / "scores.parquet", tmp_path / "kept"
-    proc = run([WORLDR1, "score", str(path), "--prompt", prompt, "--out", str(out), "--keep", str(keep),
-                "--params", str(params_file)], tmp_path, check=False)
+    proc = run(
+        [
+            WORLDR1,
+            "score",
+            str(path),
+            "--prompt",
+            prompt,
+            "--out",
+            str(out),
+            "--keep",
+            str(keep),
+            "--params",
+            str(params_file),
+        ],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -172,8 +254,9 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(clips: dict[str, Path]
 
 def test_keep_never_replaces_a_folder_with_content(clips: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine\n")
-    proc = run([WORLDR1, "score", str(clips["orbit"]), "--prompt", PROMPT, "--keep", str(tmp_path)], tmp_path,
-               check=False)
+    proc = run(
+        [WORLDR1, "score", str(clips["orbit"]), "--prompt", PROMPT, "--keep", str(tmp_path)], tmp_path, check=False
+    )
     assert proc.returncode == 2 and "is not an empty folder" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 

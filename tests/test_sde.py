@@ -20,7 +20,13 @@ def make(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("kind", "sigma", "sigma_next"),
-    [("flow_grpo", 1.0, 0.96), ("flow_grpo", 0.7, 0.62), ("flow_grpo", 0.2, 0.0), ("cps", 1.0, 0.96), ("cps", 0.7, 0.62)],
+    [
+        ("flow_grpo", 1.0, 0.96),
+        ("flow_grpo", 0.7, 0.62),
+        ("flow_grpo", 0.2, 0.0),
+        ("cps", 1.0, 0.96),
+        ("cps", 0.7, 0.62),
+    ],
 )
 def test_log_prob_is_the_summed_gaussian(kind: str, sigma: float, sigma_next: float) -> None:
     x, v = make((3, 4, 5, 6), 0), make((3, 4, 5, 6), 1)
@@ -54,8 +60,10 @@ def test_summed_log_prob_resolves_small_changes_at_wan_size() -> None:
     x_next = (dist.mean + dist.std * torch.randn(x.shape, generator=g, dtype=torch.float64)).float()
     nudged = sde_distribution(x, v + 1e-3, 0.9, 0.88, 0.7)
     ours = float(nudged.log_prob(x_next) - dist.log_prob(x_next))
-    reference = torch.distributions.Normal(nudged.mean, nudged.std).log_prob(x_next.double()).sum() \
+    reference = (
+        torch.distributions.Normal(nudged.mean, nudged.std).log_prob(x_next.double()).sum()
         - torch.distributions.Normal(dist.mean, dist.std).log_prob(x_next.double()).sum()
+    )
     assert ours == pytest.approx(float(reference), abs=1e-3)
     assert abs(float(reference)) > 1e-2
 
@@ -131,7 +139,9 @@ class GaussianFlow:
         return -self.m + (t - (1 - t) * self.s**2) / var * (x - (1 - t) * self.m)
 
 
-def integrate(flow: GaussianFlow, start: torch.Tensor, schedule: Schedule, sde: SdeConfig, stochastic: bool) -> torch.Tensor:
+def integrate(
+    flow: GaussianFlow, start: torch.Tensor, schedule: Schedule, sde: SdeConfig, stochastic: bool
+) -> torch.Tensor:
     """Sampling by the step functions alone: SDE on the trained steps (when stochastic), ODE elsewhere."""
     g = torch.Generator().manual_seed(12)
     sde_steps = set(trained_steps(schedule, sde)) if stochastic else set()
@@ -140,8 +150,9 @@ def integrate(flow: GaussianFlow, start: torch.Tensor, schedule: Schedule, sde: 
         t = torch.full((x.shape[0],), schedule.timesteps[i])
         v = flow.velocity(x, t, x)
         if i in sde_steps:
-            dist = sde_distribution(x, v, schedule.sigmas[i], schedule.sigmas[i + 1], sde.noise_level, sde.kind,
-                                    schedule.sigma_max)
+            dist = sde_distribution(
+                x, v, schedule.sigmas[i], schedule.sigmas[i + 1], sde.noise_level, sde.kind, schedule.sigma_max
+            )
             x = dist.mean + dist.std * torch.randn(x.shape, generator=g)
         else:
             x = ode_step(x, v, schedule.sigmas[i], schedule.sigmas[i + 1])

@@ -50,7 +50,10 @@ def image_pairs(h: int, w: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     return {
         "gradient vs noisy copy": (u8(grad), u8(grad + rng.normal(0, 12, grad.shape))),
-        "two random images": (rng.integers(0, 256, (h, w, 3), dtype=np.uint8), rng.integers(0, 256, (h, w, 3), dtype=np.uint8)),
+        "two random images": (
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+        ),
         "texture vs blurred copy": (u8(texture), u8(gaussian_filter(texture, (2, 2, 0)))),
         "bright near-flat vs +-1 noise": (u8(bright), u8(bright + rng.normal(0, 1, grad.shape))),
         "dark gradient vs noisy copy": (u8(dark), u8(dark + rng.normal(0, 3, grad.shape))),
@@ -60,9 +63,18 @@ def image_pairs(h: int, w: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def skimage_ssim(a: np.ndarray, b: np.ndarray) -> float:
     size = min(11, a.shape[0], a.shape[1])  # our window for this frame size (odd here)
     sigma = 1.5 * size / 11
-    return float(structural_similarity(a / 255.0, b / 255.0, gaussian_weights=True, sigma=sigma,
-                                       truncate=(size - 1) / 2 / sigma, use_sample_covariance=False,
-                                       channel_axis=-1, data_range=1.0))
+    return float(
+        structural_similarity(
+            a / 255.0,
+            b / 255.0,
+            gaussian_weights=True,
+            sigma=sigma,
+            truncate=(size - 1) / 2 / sigma,
+            use_sample_covariance=False,
+            channel_axis=-1,
+            data_range=1.0,
+        )
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])

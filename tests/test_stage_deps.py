@@ -21,8 +21,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 #: Left out of every stage's deps on purpose (dvc.yaml's header): they validate params and report
 #: errors (the params a stage reads are tracked key by key), or hold the stage's lock, or start it.
-NOT_DEPS = {"worldr1/__init__.py", "worldr1/config.py", "worldr1/stagekit.py", "worldr1/errors.py",
-            "worldr1/locks.py", "worldr1/launch.py"}
+NOT_DEPS = {
+    "worldr1/__init__.py",
+    "worldr1/config.py",
+    "worldr1/stagekit.py",
+    "worldr1/errors.py",
+    "worldr1/locks.py",
+    "worldr1/launch.py",
+}
 
 
 def module_file(module: str) -> Path | None:
@@ -127,8 +133,11 @@ def test_every_imported_project_file_is_a_dep(name: str, stage: dict) -> None:
 def test_no_listed_project_file_goes_unused(name: str, stage: dict) -> None:
     # A module listed but never imported reruns the stage for nothing (folders may hold more).
     files = closure(script_of(stage))
-    unused = [d for d in stage["deps"] if str(d).startswith("worldr1/") and str(d).endswith(".py") and d not in files
-              and d not in NOT_DEPS]
+    unused = [
+        d
+        for d in stage["deps"]
+        if str(d).startswith("worldr1/") and str(d).endswith(".py") and d not in files and d not in NOT_DEPS
+    ]
     assert not unused, f"{name} lists {unused} as deps but never imports them"
 
 

@@ -71,25 +71,45 @@ def test_atomic_write_on_fsspec_url() -> None:
 
 def test_parquet_round_trip_with_provenance(tmp_path: Path) -> None:
     url = str(tmp_path / "prompts.parquet")
-    table = pa.table({
-        "prompt_id": ["p1"], "split": ["train"], "text": ["Camera push in. A hall."], "camera": [["push_in"]],
-        "camera_reason": [None], "source": ["a.txt"], "source_line": [1], "extra": [0],
-    })
+    table = pa.table(
+        {
+            "prompt_id": ["p1"],
+            "split": ["train"],
+            "text": ["Camera push in. A hall."],
+            "camera": [["push_in"]],
+            "camera_reason": [None],
+            "source": ["a.txt"],
+            "source_line": [1],
+            "extra": [0],
+        }
+    )
     store.write_table(url, table, store.PROMPTS, PROV)
     back = store.read_table(url, store.PROMPTS)
     assert back.schema.names == store.PROMPTS.schema.names  # extra columns are not written
     assert back.column("camera").to_pylist() == [["push_in"]]
     meta = store.read_metadata_of(back)
-    assert meta == {"schema": "prompts", "schema_version": "1", "params_hash": "abc123",
-                    "code_version": "0.1.0+gtest", "models": '{"policy": "toy"}'}
+    assert meta == {
+        "schema": "prompts",
+        "schema_version": "1",
+        "params_hash": "abc123",
+        "code_version": "0.1.0+gtest",
+        "models": '{"policy": "toy"}',
+    }
 
 
 def test_parquet_on_fsspec_url() -> None:
     url = f"memory://worldr1-{uuid.uuid4().hex}/data/prompts/prompts.parquet"
-    table = pa.table({
-        "prompt_id": ["p1"], "split": ["test"], "text": ["t"], "camera": [[]], "camera_reason": ["no camera sentence"],
-        "source": ["s"], "source_line": [3],
-    })
+    table = pa.table(
+        {
+            "prompt_id": ["p1"],
+            "split": ["test"],
+            "text": ["t"],
+            "camera": [[]],
+            "camera_reason": ["no camera sentence"],
+            "source": ["s"],
+            "source_line": [3],
+        }
+    )
     store.write_table(url, table, store.PROMPTS, PROV)
     assert store.read_table(url, store.PROMPTS).num_rows == 1
 

@@ -10,28 +10,68 @@ import numpy as np
 import pytest
 import torch
 
-from worldr1.config import (LoraConfig, PolicyConfig, SdeConfig, ToyClassifierNetConfig, ToyClassifierPretrainConfig, ToyPolicyNetConfig,
-                            ToyPolicyPretrainConfig, ToyReconstructorNetConfig, ToyReconstructorPretrainConfig, TrainingConfig)
+from worldr1.config import (
+    LoraConfig,
+    PolicyConfig,
+    SdeConfig,
+    ToyClassifierNetConfig,
+    ToyClassifierPretrainConfig,
+    ToyPolicyNetConfig,
+    ToyPolicyPretrainConfig,
+    ToyReconstructorNetConfig,
+    ToyReconstructorPretrainConfig,
+    TrainingConfig,
+)
 from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
-from worldr1.reconstruct.toy import (ToyReconstructor, frames_tensor, load_toy_reconstructor, relative_poses,
-                                     rotation_matrix, rotation_vector)
-from worldr1.toyworld.classifier import (ToyClassifier, heldout_report, heldout_seed, load_toy_classifier,
-                                         pretrain_classifier)
+from worldr1.reconstruct.toy import (
+    ToyReconstructor,
+    frames_tensor,
+    load_toy_reconstructor,
+    relative_poses,
+    rotation_matrix,
+    rotation_vector,
+)
+from worldr1.toyworld.classifier import (
+    ToyClassifier,
+    heldout_report,
+    heldout_seed,
+    load_toy_classifier,
+    pretrain_classifier,
+)
 from worldr1.toyworld.data import ClipSpec, ToyData, clip_seed, load_clips, render_clips, save_clips
 from worldr1.toyworld.pretrain import pretrain_policy, pretrain_reconstructor
 from worldr1.toyworld.render import SUPERSAMPLE
 from worldr1.toyworld.suite import suite_seed
 
 FRAMES, SIZE = 5, 32
-NET = ToyPolicyNetConfig(latent_channels=4, autoencoder_width=8, patch=1, heads=2, head_dim=8, ffn_dim=32, layers=1,
-                         text_dim=16, max_words=32)
-SHORT = ToyPolicyPretrainConfig(net=NET, autoencoder=TrainingConfig(steps=4, batch=8, lr=1e-3),
-                                train=TrainingConfig(steps=4, batch=4, lr=1e-3), text_dropout=0.1, ema_decay=0.9)
+NET = ToyPolicyNetConfig(
+    latent_channels=4,
+    autoencoder_width=8,
+    patch=1,
+    heads=2,
+    head_dim=8,
+    ffn_dim=32,
+    layers=1,
+    text_dim=16,
+    max_words=32,
+)
+SHORT = ToyPolicyPretrainConfig(
+    net=NET,
+    autoencoder=TrainingConfig(steps=4, batch=8, lr=1e-3),
+    train=TrainingConfig(steps=4, batch=4, lr=1e-3),
+    text_dropout=0.1,
+    ema_decay=0.9,
+)
 SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
-LORA = PolicyConfig(model="toy", dtype="float32", attention="auto", lora=LoraConfig(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]))
+LORA = PolicyConfig(
+    model="toy",
+    dtype="float32",
+    attention="auto",
+    lora=LoraConfig(rank=4, alpha=8.0, targets=["to_q", "to_k", "to_v", "to_out.0"]),
+)
 # The reconstructor test: trained briefly on TRAIN_CLIPS clips (consistent or not), checked on
 # HELD_OUT consistent clips of other seeds. Bounds on the mean error over their frames, for this
 # test-sized training; for scale, the toy moves turn the camera up to 24 degrees and move it up to
@@ -79,8 +119,7 @@ def test_toy_policy_is_a_policy_with_x_prediction() -> None:
     assert frames.dtype == torch.uint8 and frames.shape == (2, FRAMES, SIZE, SIZE, 3)
 
 
-def test_pretrained_policy_saves_loads_and_samples_with_an_adapter(clips: tuple[ToyData, Path],
-                                                                    tmp_path: Path) -> None:
+def test_pretrained_policy_saves_loads_and_samples_with_an_adapter(clips: tuple[ToyData, Path], tmp_path: Path) -> None:
     data, _ = clips
     policy = ToyPolicy.fresh(NET, data.prompts, seed=0)
     ae_losses, losses = pretrain_policy(policy, data, SHORT, shift=3.0, seed=0)
@@ -96,13 +135,31 @@ def test_pretrained_policy_saves_loads_and_samples_with_an_adapter(clips: tuple[
     loaded.attach_adapter(LORA, seed=0)
     schedule = Schedule.flow_match(6, 3.0)
     gens = [torch.Generator().manual_seed(i) for i in range(2)]
-    traj = sample(loaded, loaded.encode(text), loaded.encode(["", ""]), gens, loaded.latent_shape(FRAMES, SIZE, SIZE),
-                  schedule, 2.0, SDE, [0, 1, 2])
+    traj = sample(
+        loaded,
+        loaded.encode(text),
+        loaded.encode(["", ""]),
+        gens,
+        loaded.latent_shape(FRAMES, SIZE, SIZE),
+        schedule,
+        2.0,
+        SDE,
+        [0, 1, 2],
+    )
     frames = loaded.decode(traj.final)
     assert frames.shape == (2, FRAMES, SIZE, SIZE, 3) and frames.dtype == torch.uint8
     # On-policy, the recomputed log-probs are the stored ones: the update stage's ratio is exactly 1.
-    again = recompute_log_probs(loaded, traj.latents, traj.next_latents, traj.steps, schedule, loaded.encode(text),
-                                loaded.encode(["", ""]), 2.0, SDE)
+    again = recompute_log_probs(
+        loaded,
+        traj.latents,
+        traj.next_latents,
+        traj.steps,
+        schedule,
+        loaded.encode(text),
+        loaded.encode(["", ""]),
+        2.0,
+        SDE,
+    )
     assert torch.equal(again, traj.log_probs)
     assert loaded.trainable_parameters() and all(p.requires_grad for p in loaded.trainable_parameters())
 
@@ -132,13 +189,17 @@ def angle_deg(r: np.ndarray) -> np.ndarray:
 def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path], tmp_path: Path) -> None:
     data, _ = clips
     recon = ToyReconstructor.fresh(16, data.K[0, 0], (SIZE, SIZE), seed=0)
-    cfg = ToyReconstructorPretrainConfig(net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=16, lr=2e-3))
+    cfg = ToyReconstructorPretrainConfig(
+        net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=16, lr=2e-3)
+    )
     losses = pretrain_reconstructor(recon, data, cfg, seed=0)
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
     recon.save(tmp_path)
     loaded = load_toy_reconstructor(tmp_path, torch.device("cpu"))
 
-    held_out = render_clips(list(range(10_000, 10_000 + HELD_OUT)), ClipSpec(FRAMES, SIZE, SIZE, 0.0, SUPERSAMPLE), workers=2)
+    held_out = render_clips(
+        list(range(10_000, 10_000 + HELD_OUT)), ClipSpec(FRAMES, SIZE, SIZE, 0.0, SUPERSAMPLE), workers=2
+    )
     rot, trans, rot_still, trans_still = [], [], [], []
     for clip in held_out:
         out = loaded.reconstruct(clip.video.frames)
@@ -181,12 +242,18 @@ def test_toy_reconstructor_works_at_its_size_on_videos_of_any_size() -> None:
 
     # Non-square: each axis scaled on its own (64/32 across, 48/32 down), depth at the working size.
     wide = recon.reconstruct(np.random.default_rng(0).integers(0, 256, (FRAMES, 48, 64, 3), dtype=np.uint8))
-    assert wide.frame_hw == (48, 64) and wide.depth.shape == (FRAMES, SIZE, SIZE) and wide.images.shape[1:] == (SIZE, SIZE, 3)
+    assert (
+        wide.frame_hw == (48, 64)
+        and wide.depth.shape == (FRAMES, SIZE, SIZE)
+        and wide.images.shape[1:] == (SIZE, SIZE, 3)
+    )
     assert wide.images.dtype == np.uint8 and np.isfinite(wide.depth.numpy()).all()
     np.testing.assert_array_equal(wide.intrinsics[0], [[60.0, 0.0, 32.0], [0.0, 45.0, 24.0], [0.0, 0.0, 1.0]])
     # A video smaller than the working size is enlarged, not refused.
     small = recon.reconstruct(frames[:, ::2, ::2])
-    assert small.depth.shape == (FRAMES, SIZE, SIZE) and small.intrinsics[0, 0, 0] == 15.0 and small.frame_hw == (16, 16)
+    assert (
+        small.depth.shape == (FRAMES, SIZE, SIZE) and small.intrinsics[0, 0, 0] == 15.0 and small.frame_hw == (16, 16)
+    )
 
 
 def test_toy_classifier_learns_the_labels_of_a_few_clips(tmp_path: Path) -> None:
@@ -195,8 +262,9 @@ def test_toy_classifier_learns_the_labels_of_a_few_clips(tmp_path: Path) -> None
     few = load_clips(tmp_path)
     assert set(few.consistent.tolist()) == {True, False}
     classifier = ToyClassifier.fresh(8, (SIZE, SIZE), seed=0)
-    cfg = ToyClassifierPretrainConfig(net=ToyClassifierNetConfig(width=8), train=TrainingConfig(steps=CLASSIFIER_STEPS, batch=8, lr=5e-3),
-                                      heldout=2)
+    cfg = ToyClassifierPretrainConfig(
+        net=ToyClassifierNetConfig(width=8), train=TrainingConfig(steps=CLASSIFIER_STEPS, batch=8, lr=5e-3), heldout=2
+    )
     losses = pretrain_classifier(classifier, few, cfg, seed=0)
     assert len(losses) == CLASSIFIER_STEPS and all(np.isfinite(losses))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10]), (np.mean(losses[:10]), np.mean(losses[-10:]))

@@ -21,23 +21,47 @@ from worldr1.policy import load_policy
 from worldr1.profiles import use_profile
 
 SMALL_TOY = {
-    "prompts.toy": {"train": 8, "test": 2}, "prompts.batch_per_round": 2, "rollout.group_size": 2, "rollout.steps": 4,
+    "prompts.toy": {"train": 8, "test": 2},
+    "prompts.batch_per_round": 2,
+    "rollout.group_size": 2,
+    "rollout.steps": 4,
     "toy.data.clips": 12,
-    "toy.policy.net": {"latent_channels": 4, "autoencoder_width": 8, "patch": 1, "heads": 2, "head_dim": 8,
-                       "ffn_dim": 32, "layers": 1, "text_dim": 16, "max_words": 40},
+    "toy.policy.net": {
+        "latent_channels": 4,
+        "autoencoder_width": 8,
+        "patch": 1,
+        "heads": 2,
+        "head_dim": 8,
+        "ffn_dim": 32,
+        "layers": 1,
+        "text_dim": 16,
+        "max_words": 40,
+    },
     "toy.policy.autoencoder": {"steps": 3, "batch": 8, "lr": 1.0e-3},
     "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
-    "toy.reconstructor.net": {"width": 8}, "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
-    "toy.classifier.net": {"width": 4}, "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.reconstructor.net": {"width": 8},
+    "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
+    "toy.classifier.net": {"width": 4},
+    "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.classifier.heldout": 4,
-    "rounds": {"r000": {"prev": "base", "phase": "3d"}}, "evaluate.policy": "r000", "evaluate.prompts": 2,
-    "grpo.minibatch_samples": 2, "validity.clips": 2, "probe": {"prompts": 1, "seeds": 1},
+    "rounds": {"r000": {"prev": "base", "phase": "3d"}},
+    "evaluate.policy": "r000",
+    "evaluate.prompts": 2,
+    "grpo.minibatch_samples": 2,
+    "validity.clips": 2,
+    "probe": {"prompts": 1, "seeds": 1},
 }
 
 
-@pytest.mark.parametrize(("stage", "script"), [("toy-data", "toy_data"), ("toy-pretrain", "toy_pretrain"),
-                                              ("toy-classifier", "toy_classifier"),
-                                              ("reward-validity", "reward_validity")])
+@pytest.mark.parametrize(
+    ("stage", "script"),
+    [
+        ("toy-data", "toy_data"),
+        ("toy-pretrain", "toy_pretrain"),
+        ("toy-classifier", "toy_classifier"),
+        ("reward-validity", "reward_validity"),
+    ],
+)
 def test_dvc_params_match_the_stage_scripts(stage: str, script: str) -> None:
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     module = runpy.run_path(str(ROOT / "stages" / f"{script}.py"), run_name="params")
@@ -55,9 +79,21 @@ def toy_project(project: Path) -> Path:
 def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     p = toy_project
     first = run(["dvc", "repro"], p)
-    assert ran(first.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
-                                 "rollout@r000", "reconstruct@r000", "score@r000", "update@r000", "probe@r000", "report",
-                                 "evaluate"}
+    assert ran(first.stdout) == {
+        "prompts",
+        "toy-data",
+        "toy-pretrain",
+        "toy-classifier",
+        "reward-validity",
+        "base",
+        "rollout@r000",
+        "reconstruct@r000",
+        "score@r000",
+        "update@r000",
+        "probe@r000",
+        "report",
+        "evaluate",
+    }
     assert ran(run(["dvc", "repro"], p).stdout) == set()
 
     clips = pq.read_table(p / "data/toy/clips/clips.parquet").to_pylist()
@@ -76,8 +112,17 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     assert json.loads(recon.schema.metadata[b"worldr1.models"])["reconstructor"] == "toy"
     # The reward's validity on held-out labelled clips, with the trained and the true geometry.
     validity = json.loads((p / "reports/reward-validity.json").read_text())
-    assert validity["seeds"] == 2 and validity["videos"] == len([r for r in validity["rows"] if r["geometry"] == "trained"])
-    assert {r["kind"] for r in validity["rows"]} >= {"consistent", "scene_swap", "frozen", "noise", "shuffled", "flicker"}
+    assert validity["seeds"] == 2 and validity["videos"] == len(
+        [r for r in validity["rows"] if r["geometry"] == "trained"]
+    )
+    assert {r["kind"] for r in validity["rows"]} >= {
+        "consistent",
+        "scene_swap",
+        "frozen",
+        "noise",
+        "shuffled",
+        "flicker",
+    }
     assert {r["geometry"] for r in validity["rows"]} == {"trained", "true"}
     assert set(validity["auc"]["scene_swap"]) >= {"reward", "s_recon", "s_reproj", "s_traj"}
     report = json.loads((p / "reports/eval.json").read_text())
@@ -93,9 +138,17 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     policy.attach_adapter(params.policy, params.seed, p / "data/rounds/r000/policy")
     ro = params.rollout
     text = policy.encode(["Camera orbit left. A red cube on a grey and white checkered floor under a blue sky."])
-    traj = sample(policy, text, policy.encode([""]), [torch.Generator().manual_seed(0)],
-                  policy.latent_shape(ro.frames, ro.height, ro.width), Schedule.flow_match(ro.steps, ro.shift),
-                  ro.cfg, ro.sde, [])
+    traj = sample(
+        policy,
+        text,
+        policy.encode([""]),
+        [torch.Generator().manual_seed(0)],
+        policy.latent_shape(ro.frames, ro.height, ro.width),
+        Schedule.flow_match(ro.steps, ro.shift),
+        ro.cfg,
+        ro.sde,
+        [],
+    )
     frames = policy.decode(traj.final)
     assert frames.shape == (1, ro.frames, ro.height, ro.width, 3) and frames.dtype == torch.uint8
 

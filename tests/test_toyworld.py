@@ -12,11 +12,25 @@ import torch
 
 from worldr1.geometry.cameras import Cameras
 from worldr1.geometry.raster import render
-from worldr1.prompts.camera import Primitive, parse_camera
-from worldr1.toyworld import (Corruption, ToyObject, ToyScene, ToyVideo, make_clip, make_scene, pair_check, plan_clip,
-                              render_scenes, render_video, toy_cameras, toy_motion_scale, toy_prompt, toy_scene_gaussians)
-from worldr1.toyworld.corrupt import CORRUPTIONS
 from worldr1.geometry.warp import layer_edges
+from worldr1.prompts.camera import Primitive, parse_camera
+from worldr1.toyworld import (
+    Corruption,
+    ToyObject,
+    ToyScene,
+    ToyVideo,
+    make_clip,
+    make_scene,
+    pair_check,
+    plan_clip,
+    render_scenes,
+    render_video,
+    toy_cameras,
+    toy_motion_scale,
+    toy_prompt,
+    toy_scene_gaussians,
+)
+from worldr1.toyworld.corrupt import CORRUPTIONS
 from worldr1.toyworld.render import camera_distance
 from worldr1.toyworld.scene import PALETTE, SCENE_RADIUS, Shape, fits
 
@@ -64,14 +78,19 @@ def push_move(scene: ToyScene) -> ToyVideo:
 
 # --- scenes ---
 
+
 def test_same_seed_same_scene_gaussians_and_frames() -> None:
     assert make_scene(11) == make_scene(11)
     assert gaussians_equal(toy_scene_gaussians(make_scene(11)), toy_scene_gaussians(make_scene(11)))
     a, b = (make_clip(5, 3, 32, 32, inconsistent_share=1.0, supersample=LIGHT) for _ in range(2))
     assert a.video.frames.tobytes() == b.video.frames.tobytes()
     assert a.video.depth.tobytes() == b.video.depth.tobytes()
-    assert (a.prompt, a.primitives, a.corruption, a.corruption_frame) == (b.prompt, b.primitives, b.corruption,
-                                                                          b.corruption_frame)
+    assert (a.prompt, a.primitives, a.corruption, a.corruption_frame) == (
+        b.prompt,
+        b.primitives,
+        b.corruption,
+        b.corruption_frame,
+    )
 
 
 def test_different_seeds_differ() -> None:
@@ -89,7 +108,7 @@ def test_scenes_are_small_and_well_formed() -> None:
         assert len({o.colour for o in s.objects}) == len(s.objects)
         assert [o.position[0] for o in s.objects] == sorted(o.position[0] for o in s.objects)  # left to right
         for k, o in enumerate(s.objects):
-            assert fits(o, s.objects[:k] + s.objects[k + 1:], SCENE_RADIUS)  # inside the radius, not overlapping
+            assert fits(o, s.objects[:k] + s.objects[k + 1 :], SCENE_RADIUS)  # inside the radius, not overlapping
         if seed < 20:
             g = toy_scene_gaussians(s)
             assert len(g) <= 20_000
@@ -98,22 +117,35 @@ def test_scenes_are_small_and_well_formed() -> None:
 
 # --- prompts ---
 
+
 def test_prompt_names_the_moves_and_the_objects() -> None:
-    s = ToyScene((ToyObject(Shape.CUBE, "red", PALETTE["red"], (-0.5, 0.0), 0.6),
-                  ToyObject(Shape.SPHERE, "blue", PALETTE["blue"], (0.5, 0.2), 0.6)),
-                 floor="grey and white", checker=0.5, sky="blue", texture_seed=1)
-    assert toy_prompt(s, [P.ORBIT_LEFT]) == ("Camera orbit left. A red cube beside a blue sphere on a grey and "
-                                             "white checkered floor under a blue sky.")
+    s = ToyScene(
+        (
+            ToyObject(Shape.CUBE, "red", PALETTE["red"], (-0.5, 0.0), 0.6),
+            ToyObject(Shape.SPHERE, "blue", PALETTE["blue"], (0.5, 0.2), 0.6),
+        ),
+        floor="grey and white",
+        checker=0.5,
+        sky="blue",
+        texture_seed=1,
+    )
+    assert toy_prompt(s, [P.ORBIT_LEFT]) == (
+        "Camera orbit left. A red cube beside a blue sphere on a grey and white checkered floor under a blue sky."
+    )
     one = ToyScene(s.objects[:1], "beige and brown", 0.5, "sunset", 1)
-    assert toy_prompt(one, [P.PUSH_IN, P.PAN_LEFT]).endswith(". A red cube on a beige and brown checkered floor "
-                                                            "under a sunset sky.")
+    assert toy_prompt(one, [P.PUSH_IN, P.PAN_LEFT]).endswith(
+        ". A red cube on a beige and brown checkered floor under a sunset sky."
+    )
     cone = ToyObject(Shape.CONE, "orange", PALETTE["orange"], (0.9, -0.5), 0.5)
     three = ToyScene(s.objects + (cone,), "grey and white", 0.5, "grey", 1)
     assert "A red cube, a blue sphere and an orange cone on" in toy_prompt(three, [P.FIXED])
 
 
-@pytest.mark.parametrize("moves", [[p] for p in P] + [[P.PUSH_IN, P.ORBIT_LEFT], [P.MOVE_RIGHT, P.PAN_LEFT],
-                                                      [P.PULL_OUT, P.ORBIT_RIGHT, P.PAN_RIGHT]])
+@pytest.mark.parametrize(
+    "moves",
+    [[p] for p in P]
+    + [[P.PUSH_IN, P.ORBIT_LEFT], [P.MOVE_RIGHT, P.PAN_LEFT], [P.PULL_OUT, P.ORBIT_RIGHT, P.PAN_RIGHT]],
+)
 def test_prompt_parses_back_to_its_moves(moves: list[Primitive]) -> None:
     for seed in range(3):
         parsed = parse_camera(toy_prompt(make_scene(seed), moves))
@@ -132,6 +164,7 @@ def test_planned_clips_parse_back_and_corrupt_at_the_share() -> None:
 
 
 # --- cameras ---
+
 
 def test_first_camera_looks_at_the_scene_centre(scene: ToyScene) -> None:
     cams = toy_cameras([P.ORBIT_LEFT], 5, scene, 48, 64)
@@ -175,6 +208,7 @@ def test_camera_path_follows_the_prompt(scene: ToyScene) -> None:
 
 # --- renders ---
 
+
 def test_renders_cover_every_pixel_with_exact_depth(scene: ToyScene, orbit: ToyVideo) -> None:
     assert orbit.frames.shape == (FRAMES, SIZE, SIZE, 3) and orbit.frames.dtype == np.uint8
     assert orbit.depth.shape == (FRAMES, SIZE, SIZE) and orbit.w2c.shape == (FRAMES, 4, 4)
@@ -209,8 +243,8 @@ def corrupted_pair(scene: ToyScene, kind: Corruption, seed: int) -> tuple[ToyVid
     scenes = CORRUPTIONS[kind](scene, cams, np.random.default_rng(seed))
     assert scenes is not None
     k = next(f for f, s in enumerate(scenes) if s != scene)
-    pair = Cameras(cams.w2c[k - 1:k + 1], cams.K[k - 1:k + 1], SIZE, SIZE)
-    return render_scenes(scenes[k - 1:k + 1], pair), k
+    pair = Cameras(cams.w2c[k - 1 : k + 1], cams.K[k - 1 : k + 1], SIZE, SIZE)
+    return render_scenes(scenes[k - 1 : k + 1], pair), k
 
 
 @pytest.mark.parametrize("kind", list(Corruption))

@@ -21,9 +21,19 @@ from worldr1.rewards.advantages import group_advantages
 
 
 def grpo(**over: object) -> GrpoConfig:
-    base: dict[str, object] = {"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 0.0, "clip": 0.2, "beta": 0.0,
-                               "adv_clip": 5.0, "inner_epochs": 1, "minibatch_samples": 16, "grad_clip": 1.0,
-                               "ema": EmaConfig(enabled=False, decay=0.9)}
+    base: dict[str, object] = {
+        "lr": 1e-3,
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.0,
+        "clip": 0.2,
+        "beta": 0.0,
+        "adv_clip": 5.0,
+        "inner_epochs": 1,
+        "minibatch_samples": 16,
+        "grad_clip": 1.0,
+        "warmup_steps": 0,
+        "ema": EmaConfig(enabled=False, decay=0.9),
+    }
     base.update(over)
     return GrpoConfig(**base)  # type: ignore[arg-type]
 
@@ -32,6 +42,7 @@ SDE = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
 
 
 # -- the loss, by hand ---------------------------------------------------------------------------
+
 
 def test_clipped_loss_matches_hand_values() -> None:
     ratio = torch.tensor([1.0, 1.5, 0.5, 1.5, 0.5], dtype=torch.float64)
@@ -62,11 +73,13 @@ def test_gaussian_kl_is_the_kl_of_the_step_gaussians() -> None:
 
 # -- a 2-D flow-matching policy ------------------------------------------------------------------
 
+
 class FlowMLP(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.SiLU(), torch.nn.Linear(64, 64),
-                                       torch.nn.SiLU(), torch.nn.Linear(64, 2))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3, 64), torch.nn.SiLU(), torch.nn.Linear(64, 64), torch.nn.SiLU(), torch.nn.Linear(64, 2)
+        )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, t[:, None]], 1))
@@ -145,8 +158,20 @@ def rollout(policy: Points2D, groups: int, size: int, seed: int) -> tuple[list[S
     traj = sample(policy, policy.encode([""] * batch), None, gens, (2,), SCHEDULE, 1.0, SDE, steps)
     rewards = reward(traj.final)
     advantages, _ = group_advantages([str(i // size) for i in range(batch)], rewards, 5.0)
-    out = [StoredSample(f"s{i}", "", float(a), tuple(traj.steps), traj.latents[i], traj.next_latents[i], traj.log_probs[i],
-                        prompt_id=str(i // size)) for i, a in enumerate(advantages) if a is not None]
+    out = [
+        StoredSample(
+            f"s{i}",
+            "",
+            float(a),
+            tuple(traj.steps),
+            traj.latents[i],
+            traj.next_latents[i],
+            traj.log_probs[i],
+            prompt_id=str(i // size),
+        )
+        for i, a in enumerate(advantages)
+        if a is not None
+    ]
     return out, float(np.mean(rewards))
 
 
@@ -178,7 +203,10 @@ def test_learning_raises_the_reward_and_the_kl_holds_the_policy_near_the_referen
     assert 0.15 < before < 0.35  # a quarter of the mass starts in the rewarded quadrant
     assert after > before + 0.5, (before, after)  # measured: 0.26 -> 0.96 (per-dimension ratio over D = 2)
     held = train(pretrained, 10, beta=1.0)
-    assert reference_distance(held) < 0.5 * reference_distance(free), (reference_distance(held), reference_distance(free))
+    assert reference_distance(held) < 0.5 * reference_distance(free), (
+        reference_distance(held),
+        reference_distance(free),
+    )
 
 
 def test_ratio_is_exactly_one_before_the_first_step(pretrained: FlowMLP) -> None:
@@ -193,7 +221,9 @@ def test_first_step_is_the_same_with_and_without_the_clip(pretrained: FlowMLP) -
     adapters = []
     for clip in (1e-3, 0.9):
         policy = Points2D(pretrained)
-        Trainer(policy, grpo(clip=clip, minibatch_samples=64), SDE, SCHEDULE, 1.0).train(samples, np.random.default_rng(0))
+        Trainer(policy, grpo(clip=clip, minibatch_samples=64), SDE, SCHEDULE, 1.0).train(
+            samples, np.random.default_rng(0)
+        )
         adapters.append(torch.cat([p.detach().flatten() for p in policy.trainable_parameters()]))
     assert not torch.equal(adapters[0], torch.cat([p.flatten() for p in pretrained.parameters()]))
     torch.testing.assert_close(adapters[0], adapters[1], rtol=0, atol=0)
@@ -231,8 +261,11 @@ def test_a_far_off_policy_term_stays_finite(pretrained: FlowMLP, advantage: floa
     assert all(torch.isfinite(p).all() for p in policy.trainable_parameters())
 
 
-def test_resume_from_saved_state_equals_one_run(pretrained: FlowMLP) -> None:
-    cfg = grpo(minibatch_samples=8, ema=EmaConfig(enabled=True, decay=0.8), weight_decay=0.01)
+@pytest.mark.parametrize("warmup", [0, 5])
+def test_resume_from_saved_state_equals_one_run(pretrained: FlowMLP, warmup: int) -> None:
+    """With a warm-up longer than the first round, the second process must go on where the first
+    left off in the lr schedule as well (AdamW's saved step count)."""
+    cfg = grpo(minibatch_samples=8, ema=EmaConfig(enabled=True, decay=0.8), weight_decay=0.01, warmup_steps=warmup)
     rounds = [rollout(Points2D(pretrained), 4, 4, seed=s)[0] for s in (10, 11)]
     one = Points2D(pretrained)
     trainer = Trainer(one, cfg, SDE, SCHEDULE, 1.0)
@@ -255,10 +288,28 @@ def test_resume_from_saved_state_equals_one_run(pretrained: FlowMLP) -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_warmup_raises_the_lr_linearly_over_the_run_then_holds(pretrained: FlowMLP) -> None:
+    trainer = Trainer(Points2D(pretrained), grpo(lr=1e-3, warmup_steps=4, minibatch_samples=4), SDE, SCHEDULE, 1.0)
+    samples, _ = rollout(Points2D(pretrained), 2, 4, seed=12)  # two groups of 4: two steps an epoch
+    seen = []
+    for r in range(3):
+        assert trainer.lr_now() == pytest.approx(1e-3 * min(1.0, (2 * r + 1) / 4))
+        trainer.train(samples, np.random.default_rng(r))
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+    assert trainer.steps_taken() == 6
+    assert seen == pytest.approx([0.5e-3, 1e-3, 1e-3])  # the lr of each round's last step
+    assert Trainer(Points2D(pretrained), grpo(lr=1e-3), SDE, SCHEDULE, 1.0).lr_now() == 1e-3  # 0: no warm-up
+
+
 def test_state_that_does_not_fit_is_refused(pretrained: FlowMLP) -> None:
     trainer = Trainer(Points2D(pretrained), grpo(), SDE, SCHEDULE, 1.0)
     with pytest.raises(ValueError, match="does not fit"):
-        trainer.load_state_tensors({"adamw.00000.exp_avg": torch.zeros(3), "adamw.00000.exp_avg_sq": torch.zeros(3),
-                                    "adamw.00000.step": torch.tensor(1.0)})
+        trainer.load_state_tensors(
+            {
+                "adamw.00000.exp_avg": torch.zeros(3),
+                "adamw.00000.exp_avg_sq": torch.zeros(3),
+                "adamw.00000.step": torch.tensor(1.0),
+            }
+        )
     with pytest.raises(ValueError, match="lacks"):
         trainer.load_state_tensors({"adamw.00099.exp_avg": torch.zeros(3)})

@@ -31,8 +31,14 @@ def moved(w2c: np.ndarray, sim: Sim3) -> np.ndarray:
     return sim.apply_to_w2c(w2c)
 
 
-PATHS = [[P.PUSH_IN], [P.ORBIT_LEFT], [P.MOVE_RIGHT, P.PULL_OUT, P.PAN_RIGHT], [P.PAN_LEFT], [P.FIXED],
-         [P.PUSH_IN, P.ORBIT_RIGHT]]
+PATHS = [
+    [P.PUSH_IN],
+    [P.ORBIT_LEFT],
+    [P.MOVE_RIGHT, P.PULL_OUT, P.PAN_RIGHT],
+    [P.PAN_LEFT],
+    [P.FIXED],
+    [P.PUSH_IN, P.ORBIT_RIGHT],
+]
 
 
 @pytest.mark.parametrize("moves", PATHS)

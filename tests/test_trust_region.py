@@ -19,10 +19,10 @@ from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.sde import StepDistribution
 from worldr1.grpo.trainer import StoredSample, Trainer, UpdateMetrics, group_minibatches
 
-D_TOY = 2_560         # 8 x 5 x 8 x 8: the toy latent of one step
-D_WAN = 2_100_000     # ~16 x 21 x 60 x 104 (Wan 2.1 at 81 x 480 x 832)
+D_TOY = 2_560  # 8 x 5 x 8 x 8: the toy latent of one step
+D_WAN = 2_100_000  # ~16 x 21 x 60 x 104 (Wan 2.1 at 81 x 480 x 832)
 STD = 0.3
-CLIP = 1e-3           # World-R1's clip_range on Wan
+CLIP = 1e-3  # World-R1's clip_range on Wan
 # Per-dimension shifts of the mean, in units of the step's std: the per-dimension log-ratio is
 # -+u^2/2 with noise u/sqrt(D) from the sample, so the small ones stay inside 1e-3 and the large
 # ones outside it by 6 standard deviations or more even at D = 2,560.
@@ -61,7 +61,7 @@ def test_the_same_per_dimension_change_clips_the_same_share_at_any_latent_size()
     wan, log_ratios = clip_fraction(D_WAN)
     assert toy == wan == 0.5  # exactly the OUTSIDE terms
     # The per-dimension log-ratio is u^2 / 2, whatever D (only the sample's noise in it shrinks with D).
-    assert log_ratios[2 * len(INSIDE):] == pytest.approx([u**2 / 2 for u in OUTSIDE for _ in range(2)], rel=0.05)
+    assert log_ratios[2 * len(INSIDE) :] == pytest.approx([u**2 / 2 for u in OUTSIDE for _ in range(2)], rel=0.05)
     # A clip on the summed log-ratio, as before: at Wan's size every term, even u = 0.002, is outside it.
     _, summed = clip_fraction(D_WAN, per_dimension=False)
     assert min(summed) > CLIP
@@ -106,20 +106,33 @@ def test_kl_is_the_per_dimension_mean_of_the_gaussians_kl() -> None:
     assert kl.dtype == torch.float64
     torch.testing.assert_close(kl, expected, rtol=1e-12, atol=0)
     # The same per-dimension change of the mean gives the same KL at any latent size.
-    per_size = [float(gaussian_kl(torch.full((1, d), 0.01), torch.zeros(1, d), torch.full((1, 1), STD)))
-                for d in (D_TOY, D_WAN)]
+    per_size = [
+        float(gaussian_kl(torch.full((1, d), 0.01), torch.zeros(1, d), torch.full((1, 1), STD))) for d in (D_TOY, D_WAN)
+    ]
     assert per_size[0] == pytest.approx(per_size[1], rel=1e-9) and per_size[0] == pytest.approx(0.01**2 / (2 * STD**2))
 
 
 # -- minibatches of whole prompt groups ----------------------------------------------------------
+
 
 def stub_samples(group_sizes: Sequence[int], prompt_ids: bool = True) -> list[StoredSample]:
     """Samples of groups of the given sizes, interleaved as a round's rows never are (so a group's
     members are not neighbours in the list)."""
     rows = [(g, k) for k in range(max(group_sizes)) for g, n in enumerate(group_sizes) if k < n]
     z = torch.zeros(1, 2)
-    return [StoredSample(f"p{g}-{k}", f"prompt {g}", 1.0, (0,), z, z, torch.zeros(1, dtype=torch.float64),
-                         prompt_id=f"p{g}" if prompt_ids else "") for g, k in rows]
+    return [
+        StoredSample(
+            f"p{g}-{k}",
+            f"prompt {g}",
+            1.0,
+            (0,),
+            z,
+            z,
+            torch.zeros(1, dtype=torch.float64),
+            prompt_id=f"p{g}" if prompt_ids else "",
+        )
+        for g, k in rows
+    ]
 
 
 def check_epoch(samples: Sequence[StoredSample], batches: list[list[int]], size: int) -> None:
@@ -146,10 +159,13 @@ def test_minibatches_hold_whole_groups_once_per_epoch_and_repeat_for_a_seed(prom
     assert [group_minibatches(samples, size, again) for _ in range(3)] == epochs
 
 
-@pytest.mark.parametrize(("batch_per_round", "group_size", "minibatch", "epochs"),
-                         [(8, 4, 6, 2), (8, 8, 8, 2), (8, 4, 16, 1), (3, 8, 4, 1), (5, 2, 5, 3)])
-def test_rounds_count_the_packed_minibatches(params_dict: dict[str, Any], batch_per_round: int, group_size: int,
-                                             minibatch: int, epochs: int) -> None:
+@pytest.mark.parametrize(
+    ("batch_per_round", "group_size", "minibatch", "epochs"),
+    [(8, 4, 6, 2), (8, 8, 8, 2), (8, 4, 16, 1), (3, 8, 4, 1), (5, 2, 5, 3)],
+)
+def test_rounds_count_the_packed_minibatches(
+    params_dict: dict[str, Any], batch_per_round: int, group_size: int, minibatch: int, epochs: int
+) -> None:
     params_dict["prompts"]["batch_per_round"] = batch_per_round
     params_dict["rollout"]["group_size"] = group_size
     params_dict["grpo"].update(minibatch_samples=minibatch, inner_epochs=epochs)
@@ -173,8 +189,19 @@ class Frozen:
 
 class Recording(Trainer):
     def __init__(self, world: World, minibatch: int) -> None:
-        cfg = GrpoConfig(lr=1e-3, betas=[0.9, 0.999], weight_decay=0.0, clip=CLIP, beta=0.0, adv_clip=5.0, inner_epochs=2,
-                         minibatch_samples=minibatch, grad_clip=1.0, ema=EmaConfig(enabled=False, decay=0.9))
+        cfg = GrpoConfig(
+            lr=1e-3,
+            betas=[0.9, 0.999],
+            weight_decay=0.0,
+            clip=CLIP,
+            beta=0.0,
+            adv_clip=5.0,
+            inner_epochs=2,
+            minibatch_samples=minibatch,
+            grad_clip=1.0,
+            warmup_steps=0,
+            ema=EmaConfig(enabled=False, decay=0.9),
+        )
         sde = SdeConfig(kind="flow_grpo", noise_level=0.7, train_fraction=0.5, window=0)
         super().__init__(Frozen(), cfg, sde, Schedule.flow_match(10, 1.0), 1.0, world=world)  # type: ignore[arg-type]
         self.batches: list[list[str]] = []

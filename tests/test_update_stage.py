@@ -27,6 +27,7 @@ from worldr1.policy import load_wan
 from worldr1.policy.lora import WEIGHTS
 from worldr1.policy.tiny import tiny_pipeline
 
+
 def rewrite(path: Path, table: pa.Table) -> None:
     path.unlink()  # it may be a link into DVC's cache: never write through it
     pq.write_table(table, path)
@@ -52,8 +53,13 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
     trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
     for name in ("r000", "r001"):
         rounds = project / "data/rounds" / name
-        data = stored_samples(rounds / "rollout", pq.read_table(rounds / "rollout/samples.parquet"),
-                              pq.read_table(rounds / "rewards.parquet"), schedule, name)
+        data = stored_samples(
+            rounds / "rollout",
+            pq.read_table(rounds / "rollout/samples.parquet"),
+            pq.read_table(rounds / "rewards.parquet"),
+            schedule,
+            name,
+        )
         trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, name, "update")))
     out = project / "replayed"
     policy.save_adapter(out, params.policy)
@@ -62,10 +68,17 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
 
 def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
-    assert ran(two_rounds.stdout) == {"prompts", "toy-data", "toy-pretrain", "toy-classifier", "reward-validity", "base",
-                                      "report", "evaluate", *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update",
-                                                                                   "probe")
-                                                              for r in ("r000", "r001"))}
+    assert ran(two_rounds.stdout) == {
+        "prompts",
+        "toy-data",
+        "toy-pretrain",
+        "toy-classifier",
+        "reward-validity",
+        "base",
+        "report",
+        "evaluate",
+        *(f"{s}@{r}" for s in ("rollout", "reconstruct", "score", "update", "probe") for r in ("r000", "r001")),
+    }
     # The tiny profile has no toy reconstructor: reward-validity leaves a note, not a measurement.
     assert "reason" in json.loads((project / "reports/reward-validity.json").read_text())
     assert ran(run(["dvc", "repro"], project).stdout) == set()
@@ -82,8 +95,9 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
         else:
             assert r["error"] and r["advantage"] is None
     assert by_group and all(abs(sum(v)) < 1e-6 for v in by_group.values())
-    audited = run([str(BIN / "worldr1"), "audit", "data/rounds/r000/rewards.parquet", "data/rounds/r001/rewards.parquet"],
-                  project).stdout
+    audited = run(
+        [str(BIN / "worldr1"), "audit", "data/rounds/r000/rewards.parquet", "data/rounds/r001/rewards.parquet"], project
+    ).stdout
     assert "8 samples" in audited and "by camera move" in audited
     scores = json.loads((project / "reports/rounds/r001-rewards.json").read_text())
     assert scores["samples"] == 4 and set(scores) >= {"reward_mean", "s_recon_mean", "s_traj_mean", "failed"}
@@ -111,13 +125,16 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
         probe_curve = list(csv.DictReader(f))
     assert [r["round"] for r in probe_curve] == ["base", "r000", "r001"]
     assert [float(r["reward"]) for r in probe_curve] == pytest.approx(
-        [probes["r000"]["means"][k]["reward"] for k in ("base", "r000")] + [probes["r001"]["means"]["r001"]["reward"]])
+        [probes["r000"]["means"][k]["reward"] for k in ("base", "r000")] + [probes["r001"]["means"]["r001"]["reward"]]
+    )
 
     # The evaluation: base and r001 on the same test prompts and seeds, every metric of the protocol.
     ev = json.loads((project / "reports/eval.json").read_text())
     assert ev["evaluated"] == "r001" and ev["prompts"] == 2 and set(ev["means"]) == {"base", "r001"}
-    assert [(v["policy"], v["prompt_id"]) for v in ev["videos"]][:2] == [("base", ev["videos"][0]["prompt_id"]),
-                                                                      ("r001", ev["videos"][0]["prompt_id"])]
+    assert [(v["policy"], v["prompt_id"]) for v in ev["videos"]][:2] == [
+        ("base", ev["videos"][0]["prompt_id"]),
+        ("r001", ev["videos"][0]["prompt_id"]),
+    ]
     for name in ("base", "r001"):
         means = ev["means"][name]
         assert means["videos"] == 2 and means["failed"] == 0
@@ -140,8 +157,14 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
 
     # The saved adapter loads into diffusers' WanPipeline and changes what it makes.
     pipe = tiny_pipeline()
-    kwargs = {"prompt": "Camera orbit left. A red cube.", "num_frames": 5, "height": 32, "width": 32,
-              "num_inference_steps": 3, "output_type": "latent"}
+    kwargs = {
+        "prompt": "Camera orbit left. A red cube.",
+        "num_frames": 5,
+        "height": 32,
+        "width": 32,
+        "num_inference_steps": 3,
+        "output_type": "latent",
+    }
     plain = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).frames
     pipe.load_lora_weights(str(project / "data/rounds/r001/policy"), weight_name=WEIGHTS)
     adapted = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).frames
@@ -158,8 +181,10 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
 
     # A group with no valid sample is skipped and counted; the other still trains.
     group = table.column("prompt_id")[0].as_py()
-    rows = [{**r, "status": "failed", "error": "test", "advantage": None} if r["prompt_id"] == group else r
-            for r in table.to_pylist()]
+    rows = [
+        {**r, "status": "failed", "error": "test", "advantage": None} if r["prompt_id"] == group else r
+        for r in table.to_pylist()
+    ]
     rewrite(rewards_path, pa.Table.from_pylist(rows, schema=table.schema).replace_schema_metadata(meta))
     run([sys.executable, "stages/update.py", "r000"], project)
     report = json.loads((project / "reports/rounds/r000.json").read_text())
@@ -168,7 +193,9 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
 
     # Rewards that do not belong to the rollout: one line, exit 2, the old policy left as it was.
     rewrite(rewards_path, table.slice(1).replace_schema_metadata(meta))
-    assert "the rewards of r000 do not match its rollout (1 sample ids differ)" in stage_error(project, ["stages/update.py", "r000"])
+    assert "the rewards of r000 do not match its rollout (1 sample ids differ)" in stage_error(
+        project, ["stages/update.py", "r000"]
+    )
     assert (project / "data/rounds/r000/policy" / WEIGHTS).read_bytes() == saved
 
     # The previous round's adapter is missing.
@@ -180,7 +207,10 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
 
 def test_step_tensors_that_do_not_fit_their_row_are_one_line(two_rounds: Finished, tmp_path: Path) -> None:
     rollout = shutil.copytree(two_rounds.path / "data/rounds/r000/rollout", tmp_path / "rollout")
-    samples, rewards = pq.read_table(rollout / "samples.parquet"), pq.read_table(two_rounds.path / "data/rounds/r000/rewards.parquet")
+    samples, rewards = (
+        pq.read_table(rollout / "samples.parquet"),
+        pq.read_table(two_rounds.path / "data/rounds/r000/rewards.parquet"),
+    )
     params = config.load(two_rounds.path / "params.yaml")
     schedule = Schedule.flow_match(params.rollout.steps, params.rollout.shift)
     path = rollout / samples.to_pylist()[0]["steps"]

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from helpers import ROOT
+
 from worldr1 import config
 from worldr1.reconstruct.scene import ReconstructionFailed
 from worldr1.reconstruct.toy import ToyReconstructor
@@ -67,15 +67,35 @@ def test_auc_by_hand() -> None:
 
 
 def _row(seed: int, kind: str, reward: float | None, geometry: str = "trained") -> dict:
-    return {"seed": seed, "kind": kind, "geometry": geometry, "status": "ok" if reward is not None else "failed",
-            "reward": reward, "s_recon": reward, "s_reproj": None, "s_traj": None, "s_meta": None, "r_gen": None}
+    return {
+        "seed": seed,
+        "kind": kind,
+        "geometry": geometry,
+        "status": "ok" if reward is not None else "failed",
+        "reward": reward,
+        "s_recon": reward,
+        "s_reproj": None,
+        "s_traj": None,
+        "s_meta": None,
+        "r_gen": None,
+    }
 
 
 def test_summary_counts_wins_over_twins_and_failed_rows_lose() -> None:
-    rows = [_row(0, SOUND, 1.0), _row(0, "scene_swap", 0.5), _row(0, "frozen", 2.0), _row(0, "noise", None),
-            _row(0, "shuffled", 0.2),
-            _row(1, SOUND, 0.6), _row(1, "scene_swap", 0.8), _row(1, "frozen", 0.1), _row(1, "noise", None),
-            _row(1, "shuffled", 0.3), _row(1, SOUND, 0.9, "true"), _row(1, "scene_swap", 0.1, "true")]
+    rows = [
+        _row(0, SOUND, 1.0),
+        _row(0, "scene_swap", 0.5),
+        _row(0, "frozen", 2.0),
+        _row(0, "noise", None),
+        _row(0, "shuffled", 0.2),
+        _row(1, SOUND, 0.6),
+        _row(1, "scene_swap", 0.8),
+        _row(1, "frozen", 0.1),
+        _row(1, "noise", None),
+        _row(1, "shuffled", 0.3),
+        _row(1, SOUND, 0.9, "true"),
+        _row(1, "scene_swap", 0.1, "true"),
+    ]
     s = summary(rows)
     assert s["seeds"] == 2 and s["videos"] == 10
     assert s["auc"]["scene_swap"]["reward"] == pytest.approx(0.75)  # 1.0 > both, 0.6 > 0.5 only

@@ -34,8 +34,10 @@ def smooth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def two_views(texture=smooth) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     K = intrinsics_from_fov(H, W, 55.0)
-    cams = [look_at(np.array([dx, 0.3, -3.0]), np.array([0.0, 0.0, 0.0]), up=np.array([0.0, -1.0, 0.0]))
-            for dx in (0.0, 0.4)]
+    cams = [
+        look_at(np.array([dx, 0.3, -3.0]), np.array([0.0, 0.0, 0.0]), up=np.array([0.0, -1.0, 0.0]))
+        for dx in (0.0, 0.4)
+    ]
     rgb, depth = zip(*(plane_frame(c, K, texture) for c in cams))
     t = lambda a: torch.from_numpy(np.stack(a)).float()  # noqa: E731
     return t(rgb), t(depth), t(cams), t([K, K])

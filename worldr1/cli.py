@@ -56,7 +56,9 @@ def usage_error(error: click_errors.UsageError) -> UserError:
     if ". Did you mean " in message:  # "no such command 'ad'. Did you mean 'add'?"
         message = message.replace(". Did you mean ", " (did you mean ") + ")"
     if message.startswith("No such option: -") and message.removeprefix("No such option: -").replace(".", "").isdigit():
-        return UserError(f"{command}: {message} (a leading '-' makes it an option)", f"counts are positive, e.g. {command} 1")
+        return UserError(
+            f"{command}: {message} (a leading '-' makes it an option)", f"counts are positive, e.g. {command} 1"
+        )
     return UserError(f"{command}: {message[0].lower()}{message[1:]}", f"see {command} --help")
 
 
@@ -87,7 +89,16 @@ def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
         env.add_row("device", f"cuda: {names} (bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'})")
     else:
         env.add_row("device", "cpu (no cuda): the toy profile runs here; Wan 2.1 needs a GPU")
-    for package in ("diffusers", "transformers", "peft", "gsplat", "open-clip-torch", "dvc", "pyarrow", "depth-anything-3"):
+    for package in (
+        "diffusers",
+        "transformers",
+        "peft",
+        "gsplat",
+        "open-clip-torch",
+        "dvc",
+        "pyarrow",
+        "depth-anything-3",
+    ):
         env.add_row(package, _version(package))
     try:
         p = config.load(params)
@@ -113,7 +124,9 @@ def doctor(params: ParamsOpt = Path(config.PARAMS_FILE)) -> None:
 @prompts_app.command("show")
 def prompts_show(
     split: Annotated[str | None, typer.Option(help="train, dynamic or test")] = None,
-    camera: Annotated[str | None, typer.Option(help="a primitive (push_in, orbit_left, ...), or 'none' for unparsed")] = None,
+    camera: Annotated[
+        str | None, typer.Option(help="a primitive (push_in, orbit_left, ...), or 'none' for unparsed")
+    ] = None,
     limit: Annotated[int, typer.Option(min=0, help="rows in the sample table")] = 10,
     root: Annotated[str, typer.Option(help="project root or fsspec URL holding data/")] = ".",
 ) -> None:
@@ -161,7 +174,9 @@ def prompts_show(
         sample.add_column("camera")
         sample.add_column("text", overflow="ellipsis", no_wrap=True, max_width=80)
         for r in rows[:limit]:
-            sample.add_row(r["prompt_id"], r["split"], " > ".join(r["camera"]) or f"- ({r['camera_reason']})", r["text"])
+            sample.add_row(
+                r["prompt_id"], r["split"], " > ".join(r["camera"]) or f"- ({r['camera_reason']})", r["text"]
+            )
         out.print(sample)
 
 
@@ -209,7 +224,9 @@ def profile_list() -> None:
 @app.command("sample")
 def sample_to_mp4(
     prompt: Annotated[str, typer.Argument(help="the prompt, camera sentence first")],
-    adapter: Annotated[Path | None, typer.Option(help="a policy directory (data/rounds/rNNN/policy); none: base")] = None,
+    adapter: Annotated[
+        Path | None, typer.Option(help="a policy directory (data/rounds/rNNN/policy); none: base")
+    ] = None,
     out: Annotated[Path, typer.Option(help="mp4 to write")] = Path("sample.mp4"),
     seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="noise seed")] = 0,
     params: ParamsOpt = Path(config.PARAMS_FILE),
@@ -235,7 +252,9 @@ def sample_to_mp4(
     shape = policy.latent_shape(ro.frames, ro.height, ro.width)
     cond = policy.encode([prompt])
     uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
-    traj = sample(policy, cond, uncond, [torch.Generator().manual_seed(seed)], shape, schedule, ro.cfg, ro.sde, steps=[])
+    traj = sample(
+        policy, cond, uncond, [torch.Generator().manual_seed(seed)], shape, schedule, ro.cfg, ro.sde, steps=[]
+    )
     write_mp4(out, policy.decode(traj.final)[0].cpu().numpy(), ro.fps)
     what = f"policy {policy.name}" + (f" + {adapter}" if adapter else "")
     err.print(f"wrote {out} ({ro.frames} frames, {ro.height}x{ro.width}, {what})", highlight=False, soft_wrap=True)
@@ -249,12 +268,15 @@ def sample_to_mp4(
 def score_videos(
     videos: Annotated[list[Path], typer.Argument(help="video files (mp4 or anything ffmpeg reads)")],
     prompt: Annotated[str, typer.Option("--prompt", help="the videos' prompt, camera sentence first")],
-    out_file: Annotated[Path | None, typer.Option("--out", help="a rewards .parquet to write (worldr1 audit reads it)")
-                        ] = None,
-    max_frames: Annotated[int, typer.Option("--max-frames", min=2, help="longer videos are subsampled evenly to this")
-                          ] = 49,
-    keep: Annotated[Path | None, typer.Option("--keep", help="a new folder to keep geometry and renders in, as a round")
-                    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="a rewards .parquet to write (worldr1 audit reads it)")
+    ] = None,
+    max_frames: Annotated[
+        int, typer.Option("--max-frames", min=2, help="longer videos are subsampled evenly to this")
+    ] = 49,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="a new folder to keep geometry and renders in, as a round")
+    ] = None,
     params: ParamsOpt = Path(config.PARAMS_FILE),
 ) -> None:
     """3D-consistency reward of any videos, with the reconstruct and score stages' code and params."""
@@ -273,8 +295,11 @@ def score_videos(
     clips = [read_video(v, max_frames) for v in videos]
     scorer = VideoScorer(p)
     with contextlib.ExitStack() as stack:
-        work = (stack.enter_context(store.atomic_dir(keep)) if keep
-                else Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        work = (
+            stack.enter_context(store.atomic_dir(keep))
+            if keep
+            else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
         with progress_bar("score") as tick:
             scored = scorer.score(clips, prompt, work, tick)
         if keep:
@@ -327,9 +352,15 @@ def audit(
     paths: Annotated[list[str], typer.Argument(help="rewards.parquet files, globs or fsspec URLs")],
     compare: Annotated[bool, typer.Option("--compare", help="compare the first file (A) with the second (B)")] = False,
     top: Annotated[int, typer.Option(min=0, help="best and worst samples to list")] = 5,
-    html: Annotated[str | None, typer.Option("--html", metavar="OUT",
-                                             help="also write a self-contained HTML report (statistics, histograms, "
-                                                  "sample cards with their videos and renders) to OUT")] = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            metavar="OUT",
+            help="also write a self-contained HTML report (statistics, histograms, "
+            "sample cards with their videos and renders) to OUT",
+        ),
+    ] = None,
     cards: Annotated[int, typer.Option(min=0, help="--html: best, worst and failed samples (each) shown as cards")] = 4,
 ) -> None:
     """Why did samples score what they scored? Offline summaries of reward artifacts."""
@@ -347,7 +378,8 @@ def audit(
         for col in ("term", "A", "B", "B - A"):
             table.add_column(col, justify="right")
         for c in au.COLUMNS:
-            delta = None if a[c].mean is None or b[c].mean is None else b[c].mean - a[c].mean
+            mean_a, mean_b = a[c].mean, b[c].mean
+            delta = None if mean_a is None or mean_b is None else mean_b - mean_a
             table.add_row(c, _fmt(a[c].mean), _fmt(b[c].mean), _fmt(delta))
         out.print(table)
         return
@@ -386,5 +418,8 @@ def audit(
 
         written = write_html(paths, html, cards=cards)
         missing = f", {written.missing_media} media not embedded (the cards say why)" if written.missing_media else ""
-        err.print(f"wrote {written.path} ({written.cards} cards, {written.size / 1e6:.1f} MB{missing})",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"wrote {written.path} ({written.cards} cards, {written.size / 1e6:.1f} MB{missing})",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -69,8 +69,10 @@ class PromptsConfig(Group):
     @model_validator(mode="after")
     def _some_source(self) -> PromptsConfig:
         if not self.sources and self.generator.count == 0 and self.toy.train + self.toy.test == 0:
-            raise ValueError("no prompt source: list files under prompts.sources or set prompts.generator.count "
-                             "or prompts.toy counts > 0")
+            raise ValueError(
+                "no prompt source: list files under prompts.sources or set prompts.generator.count "
+                "or prompts.toy counts > 0"
+            )
         return self
 
 
@@ -121,6 +123,9 @@ class RolloutConfig(Group):
     width: PosInt
     fps: PosInt
     camera_init: bool
+    #: A prompt's group starts from one initial noise, so its samples differ only by the noise of
+    #: their SDE steps: the only noise the update's log-probs credit (benchmarks/sde_credit.py).
+    shared_noise: bool
 
     @model_validator(mode="after")
     def _cps_last_step(self) -> RolloutConfig:
@@ -134,7 +139,9 @@ class RolloutConfig(Group):
     def _wan_frames(cls, v: int) -> int:
         # Wan's VAE compresses time by 4 and keeps the first frame: only 4k+1 frames round-trip.
         if (v - 1) % 4:
-            raise ValueError(f"must be 4k+1 for Wan's VAE, e.g. {4 * ((v - 1) // 4) + 1} or {4 * ((v - 1) // 4 + 1) + 1}")
+            raise ValueError(
+                f"must be 4k+1 for Wan's VAE, e.g. {4 * ((v - 1) // 4) + 1} or {4 * ((v - 1) // 4 + 1) + 1}"
+            )
         return v
 
     @field_validator("height", "width")
@@ -171,6 +178,7 @@ def reward_weights_model(terms: Sequence[RewardTerm] = REWARD_TERMS) -> type[Gro
 
 
 if TYPE_CHECKING:
+
     class RewardWeightsConfig(Group):  # what a type checker sees: the fields come from the registry
         def __getattr__(self, name: str) -> float: ...
 else:
@@ -199,6 +207,9 @@ class RewardConfig(Group):
     judge: str = Field(min_length=1)
     #: the r_gen model: hpsv2.1 (World-R1's), sharpness (the toy profiles' stand-in), hpsv2.1-tiny (random, for tests)
     quality: Literal["sharpness", "hpsv2.1", "hpsv2.1-tiny"]
+    #: r_gen counts in the reward up to this value and no further (None: no cap); its column keeps
+    #: the measured value, so evaluate's quality check sees every change
+    quality_cap: Annotated[float, Field(gt=0)] | None
 
 
 class EmaConfig(Group):
@@ -216,6 +227,10 @@ class GrpoConfig(Group):
     inner_epochs: PosInt
     minibatch_samples: PosInt
     grad_clip: PosFloat
+    #: The lr rises linearly over the first this many optimizer steps of the whole run (0: off).
+    #: AdamW's first steps are sign steps of size lr in every coordinate, whatever the gradient's
+    #: signal-to-noise ratio (benchmarks/learning_probe.py: the round-0 dip).
+    warmup_steps: Annotated[int, Field(ge=0)]
     ema: EmaConfig
 
 
@@ -378,8 +393,10 @@ class Params(Group):
     def _evaluated_round(self) -> Params:
         if self.rounds and self.evaluate.policy not in self.rounds:  # no rounds yet: nothing to evaluate
             last = next(reversed(self.rounds), None)
-            raise ValueError(f"evaluate.policy {self.evaluate.policy!r} is not a round in rounds"
-                             + (f" (the last is {last!r})" if last else ""))
+            raise ValueError(
+                f"evaluate.policy {self.evaluate.policy!r} is not a round in rounds"
+                + (f" (the last is {last!r})" if last else "")
+            )
         return self
 
     @model_validator(mode="after")
@@ -387,8 +404,10 @@ class Params(Group):
         # The toy models know only the clip size they were trained on.
         d, r = self.toy.data, self.rollout
         if self.policy.model == "toy" and (r.frames, r.height, r.width) != (d.frames, d.height, d.width):
-            raise ValueError(f"rollout frames/height/width {r.frames}/{r.height}/{r.width} differ from toy.data's "
-                             f"{d.frames}/{d.height}/{d.width}, which the toy policy is trained on: make them equal")
+            raise ValueError(
+                f"rollout frames/height/width {r.frames}/{r.height}/{r.width} differ from toy.data's "
+                f"{d.frames}/{d.height}/{d.width}, which the toy policy is trained on: make them equal"
+            )
         if self.reconstruct.backend == "toy" and self.reconstruct.model != "toy":
             raise ValueError("reconstruct.model must be `toy` with backend toy (the toy-pretrain stage trains it)")
         return self
@@ -430,10 +449,14 @@ def read_yaml(path: Path) -> Any:
 
 def validate(data: Any, source: str = PARAMS_FILE) -> Params:
     if data is None:
-        raise UserError(f"{source} is empty", "restore it (git checkout params.yaml) or write one: worldr1 profile use toy")
+        raise UserError(
+            f"{source} is empty", "restore it (git checkout params.yaml) or write one: worldr1 profile use toy"
+        )
     if not isinstance(data, dict):
-        raise UserError(f"{source} holds a YAML {type(data).__name__}, not a mapping of params groups",
-                        "restore it (git checkout params.yaml) or write one: worldr1 profile use toy")
+        raise UserError(
+            f"{source} holds a YAML {type(data).__name__}, not a mapping of params groups",
+            "restore it (git checkout params.yaml) or write one: worldr1 profile use toy",
+        )
     try:
         return Params.model_validate(data)
     except ValidationError as exc:

@@ -83,18 +83,24 @@ def world_from_env(env: Mapping[str, str] | None = None) -> World:
     env = os.environ if env is None else env
     # Slurm's job-wide SLURM_NTASKS is also set in an salloc shell or a batch script, where a
     # stage runs alone: only an srun step (SLURM_STEP_NUM_TASKS) makes ranks.
-    for rank_key, size_key, local_key in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
-                                          ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID")):
+    for rank_key, size_key, local_key in (
+        ("RANK", "WORLD_SIZE", "LOCAL_RANK"),
+        ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID"),
+    ):
         if size_key not in env:
             continue
         try:
             world = World(int(env.get(rank_key, "0")), int(env[size_key]), int(env.get(local_key, "0")))
         except ValueError:
-            raise UserError(f"{rank_key}={env.get(rank_key)!r} / {size_key}={env.get(size_key)!r} are not integers",
-                            "start the stage through the `launch` of params.yaml (torchrun or srun)") from None
+            raise UserError(
+                f"{rank_key}={env.get(rank_key)!r} / {size_key}={env.get(size_key)!r} are not integers",
+                "start the stage through the `launch` of params.yaml (torchrun or srun)",
+            ) from None
         if not (world.size >= 1 and 0 <= world.rank < world.size and world.local_rank >= 0):
-            raise UserError(f"{rank_key}={world.rank} does not fit {size_key}={world.size}",
-                            "start the stage through the `launch` of params.yaml (torchrun or srun)")
+            raise UserError(
+                f"{rank_key}={world.rank} does not fit {size_key}={world.size}",
+                "start the stage through the `launch` of params.yaml (torchrun or srun)",
+            )
         return world
     return World()
 
@@ -140,15 +146,19 @@ def joined(world: World) -> Iterator[World]:
 
     missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
     if missing:
-        raise UserError(f"{world.label} but {' and '.join(missing)} not set",
-                        "launch with torchrun, or under srun export MASTER_ADDR (the first node's host name) "
-                        "and MASTER_PORT (a free port), as README 'Scaling out' shows")
+        raise UserError(
+            f"{world.label} but {' and '.join(missing)} not set",
+            "launch with torchrun, or under srun export MASTER_ADDR (the first node's host name) "
+            "and MASTER_PORT (a free port), as README 'Scaling out' shows",
+        )
     backend = "gloo"
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
         if count > 1 and world.local_rank >= count:
-            raise UserError(f"{world.label} has local rank {world.local_rank} but this node shows {count} GPUs",
-                            "start at most one rank per GPU (torchrun --nproc-per-node, srun --ntasks-per-node)")
+            raise UserError(
+                f"{world.label} has local rank {world.local_rank} but this node shows {count} GPUs",
+                "start at most one rank per GPU (torchrun --nproc-per-node, srun --ntasks-per-node)",
+            )
         # srun --gpus-per-task shows each rank one device; torchrun and --gpus-per-node show them all.
         torch.cuda.set_device(world.local_rank % count)
         backend = "cpu:gloo,cuda:nccl"
@@ -158,14 +168,19 @@ def joined(world: World) -> Iterator[World]:
             dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=START_TIMEOUT)
         except (RuntimeError, ValueError) as exc:  # no peers within the timeout, an unusable address
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise RankFailed(f"{world.label} could not join the others at {os.environ['MASTER_ADDR']}:"
-                             f"{os.environ['MASTER_PORT']} ({first})",
-                             "start every rank with the same launch line; see README 'Scaling out'") from None
+            raise RankFailed(
+                f"{world.label} could not join the others at {os.environ['MASTER_ADDR']}:"
+                f"{os.environ['MASTER_PORT']} ({first})",
+                "start every rank with the same launch line; see README 'Scaling out'",
+            ) from None
         _coordination = dist.new_group(backend="gloo", timeout=TIMEOUT)
         yield world
     except _Stopped:
-        raise RankFailed("this rank was stopped by its launcher (SIGTERM), most likely because another rank failed; "
-                         "nothing was written", FIX) from None
+        raise RankFailed(
+            "this rank was stopped by its launcher (SIGTERM), most likely because another rank failed; "
+            "nothing was written",
+            FIX,
+        ) from None
     except BaseException:
         # The launcher stops the other ranks when one fails: this one is failing already, and must
         # finish removing what it wrote and saying why rather than die half-way.
@@ -187,8 +202,7 @@ def _collective(world: World, what: str, call: Callable[[], T]) -> T:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         # gloo's "[.../pair.cc:561] Connection closed by peer [host]:port. This is typically ...": the middle.
         first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0][:200]
-        raise RankFailed(f"{world.label} lost a peer while {what} ({first}); nothing was written",
-                         FIX) from None
+        raise RankFailed(f"{world.label} lost a peer while {what} ({first}); nothing was written", FIX) from None
 
 
 def barrier(world: World, what: str) -> None:
@@ -246,8 +260,9 @@ def fsdp_mesh_shape(local_ranks: Sequence[int]) -> tuple[int, int]:
     return 1, size
 
 
-def shard_frozen(world: World, model: torch.nn.Module, blocks: Sequence[torch.nn.Module],
-                 keep: Sequence[torch.nn.Parameter]) -> None:
+def shard_frozen(
+    world: World, model: torch.nn.Module, blocks: Sequence[torch.nn.Module], keep: Sequence[torch.nn.Parameter]
+) -> None:
     """FSDP (torch's `fully_shard`): each rank keeps its share of `model`'s weights and gathers a
     block's weights from the others for each call of that block, freeing them after it, so no rank
     holds the whole model for long. Over several nodes each node shards one replica
@@ -268,8 +283,11 @@ def shard_frozen(world: World, model: torch.nn.Module, blocks: Sequence[torch.nn
 
     device = next(p for p in model.parameters()).device
     replicas, shard = fsdp_mesh_shape(all_gather(world, world.local_rank, "laying out the FSDP mesh"))
-    mesh = (init_device_mesh(device.type, (shard,)) if replicas == 1 else
-            init_device_mesh(device.type, (replicas, shard), mesh_dim_names=("replicate", "shard")))
+    mesh = (
+        init_device_mesh(device.type, (shard,))
+        if replicas == 1
+        else init_device_mesh(device.type, (replicas, shard), mesh_dim_names=("replicate", "shard"))
+    )
     ignored = set(keep)
     for block in blocks:
         fully_shard(block, mesh=mesh, ignored_params=ignored)
@@ -318,9 +336,15 @@ def scratch(world: World, beside: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def gather_rows(world: World, directory: Path, name: str, rows: list[dict[str, Any]],
-                key: Callable[[dict[str, Any]], Hashable], order: Sequence[Hashable],
-                spec: store.TableSchema | None = None) -> list[dict[str, Any]] | None:
+def gather_rows(
+    world: World,
+    directory: Path,
+    name: str,
+    rows: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], Hashable],
+    order: Sequence[Hashable],
+    spec: store.TableSchema | None = None,
+) -> list[dict[str, Any]] | None:
     """Every rank's `rows`, on rank 0, in `order` of `key` (None on the other ranks).
 
     Each rank writes its rows as `directory/parts/<name>-<rank>.parquet` (atomically; conformed to
@@ -343,20 +367,26 @@ def gather_rows(world: World, directory: Path, name: str, rows: list[dict[str, A
         for rank in range(world.size):
             path = directory / PARTS / f"{name}-{rank:05d}-of-{world.size:05d}.parquet"
             if not path.is_file():
-                raise RankFailed(f"rank {rank} of {world.size} left no {name} part; nothing was written",
-                                 "read that rank's error above, fix it and rerun: dvc repro")
+                raise RankFailed(
+                    f"rank {rank} of {world.size} left no {name} part; nothing was written",
+                    "read that rank's error above, fix it and rerun: dvc repro",
+                )
             tables.append(pq.read_table(path))
         shutil.rmtree(directory / PARTS)
         rows = pa.concat_tables(tables, promote_options="permissive").to_pylist()
     position: dict[Hashable, int] = {}
     for i, row in enumerate(rows):
         if key(row) in position:
-            raise RankFailed(f"{key(row)} appears twice among the {name} rows; nothing was written",
-                             "make sure no other run of this stage writes the same round, and rerun: dvc repro")
+            raise RankFailed(
+                f"{key(row)} appears twice among the {name} rows; nothing was written",
+                "make sure no other run of this stage writes the same round, and rerun: dvc repro",
+            )
         position[key(row)] = i
     missing = [k for k in order if k not in position]
     if missing or len(position) != len(order):
-        raise RankFailed(f"the {name} rows hold {len(position)} of the {len(order)} expected (e.g. {missing[:1]} "
-                         "missing); nothing was written",
-                         "make sure no other run of this stage writes the same round, and rerun: dvc repro")
+        raise RankFailed(
+            f"the {name} rows hold {len(position)} of the {len(order)} expected (e.g. {missing[:1]} "
+            "missing); nothing was written",
+            "make sure no other run of this stage writes the same round, and rerun: dvc repro",
+        )
     return [rows[position[k]] for k in order]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +50,16 @@ from worldr1.score_video import Video, VideoScorer
 
 #: the numbers a video's rewards row gives as they are
 FROM_REWARDS = (*evaluated(), "motion", "reward")
-METRICS = ("psnr_input", "ssim_input", "lpips_input", "psnr_heldout", "ssim_heldout", "lpips_heldout", *FROM_REWARDS,
-           "p_consistent")
+METRICS = (
+    "psnr_input",
+    "ssim_input",
+    "lpips_input",
+    "psnr_heldout",
+    "ssim_heldout",
+    "lpips_heldout",
+    *FROM_REWARDS,
+    "p_consistent",
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,10 @@ class EvalPrompt:
 def test_prompts(prompts: pa.Table, count: int) -> list[EvalPrompt]:
     rows = [r for r in prompts.to_pylist() if r["split"] == "test"]
     if len(rows) < count:
-        raise UserError(f"evaluate.prompts is {count} but the prompts table has {len(rows)} test prompts",
-                        "lower evaluate.prompts or add a test split to prompts.sources")
+        raise UserError(
+            f"evaluate.prompts is {count} but the prompts table has {len(rows)} test prompts",
+            "lower evaluate.prompts or add a test split to prompts.sources",
+        )
     return [EvalPrompt(r["prompt_id"], r["text"]) for r in rows[:count]]
 
 
@@ -73,8 +83,10 @@ def probe_prompts(prompts: pa.Table, count: int, seeds: int) -> list[EvalPrompt]
     its seed index (`<prompt_id>~<k>`), so `sample_eval_video` draws each copy its own fixed noise."""
     rows = [r for r in prompts.to_pylist() if r["split"] == "train"]
     if len(rows) < count:
-        raise UserError(f"probe.prompts is {count} but the prompts table has {len(rows)} train prompts",
-                        "lower probe.prompts or add train prompts")
+        raise UserError(
+            f"probe.prompts is {count} but the prompts table has {len(rows)} train prompts",
+            "lower probe.prompts or add train prompts",
+        )
     return [EvalPrompt(f"{r['prompt_id']}~{k}", r["text"]) for r in rows[:count] for k in range(seeds)]
 
 
@@ -91,16 +103,34 @@ def sample_eval_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond
     return policy.decode(traj.final)[0].cpu().numpy()
 
 
-def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts: list[EvalPrompt],
-             scorer: VideoScorer, progress: Callable[[int, int], None] | None = None,
-             p_consistent: Callable[[np.ndarray], float] | None = None) -> list[dict[str, object]]:
-    """Every (policy, prompt) video's numbers; `policies` maps a label to a function that makes the
-    policy current (the adapters are swapped in one model, so they run one label after the other).
-    `p_consistent` (the toy classifier's, uint8 frames -> P(consistent)) fills that metric; None leaves it None."""
+@dataclass(frozen=True)
+class Adapter:
+    """A policy under evaluation: its label in the report and its adapter directory."""
+
+    label: str
+    directory: Path
+
+
+def evaluate(
+    policy: Policy,
+    adapters: Sequence[Adapter],
+    params: Params,
+    prompts: list[EvalPrompt],
+    scorer: VideoScorer,
+    progress: Callable[[int, int], None] | None = None,
+    p_consistent: Callable[[np.ndarray], float] | None = None,
+) -> list[dict[str, object]]:
+    """Every (adapter, prompt) video's numbers. The adapters are loaded into `policy` one after the
+    other, each once. `p_consistent` (the toy classifier's, uint8 frames -> P(consistent)) fills
+    that metric; None leaves it None."""
+    labels = [a.label for a in adapters]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two adapters share a label: {labels}")
     videos: dict[str, dict[str, np.ndarray]] = {}
-    total, done = len(policies) * len(prompts) * 2, 0
-    for label, make in policies.items():
-        policy = make()
+    total, done = len(adapters) * len(prompts) * 2, 0
+    for adapter in adapters:
+        label = adapter.label
+        policy.load_adapter(adapter.directory, params.policy)
         uncond = policy.encode([params.rollout.negative_prompt]) if params.rollout.cfg > 1 else None
         videos[label] = {}
         for p in prompts:
@@ -111,49 +141,67 @@ def evaluate(policies: dict[str, Callable[[], Policy]], params: Params, prompts:
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="worldr1-eval-") as tmp:
         for n, p in enumerate(prompts):
-            clips = [Video(Path(f"{label}-{p.prompt_id}.mp4"), videos[label][p.prompt_id], float(params.rollout.fps),
-                           params.rollout.frames) for label in policies]
+            clips = [
+                Video(
+                    Path(f"{label}-{p.prompt_id}.mp4"),
+                    videos[label][p.prompt_id],
+                    float(params.rollout.fps),
+                    params.rollout.frames,
+                )
+                for label in labels
+            ]
             work = Path(tmp) / f"{n:04d}"
             scored = scorer.score(clips, p.text, work)
-            for label, clip, reward, recon in zip(policies, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
+            for label, clip, reward, recon in zip(labels, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
                 row = _row(label, p, clip.frames, reward, recon, work / "recon", scorer)
                 row["p_consistent"] = p_consistent(clip.frames) if p_consistent is not None else None
                 rows.append(row)
-            done += len(policies)
+            done += len(adapters)
             if progress:
                 progress(done, total)
     return rows
 
 
-def _row(label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon: dict, recon_dir: Path,
-         scorer: VideoScorer) -> dict[str, object]:
-    row: dict[str, object] = {"policy": label, "prompt_id": prompt.prompt_id, "prompt": prompt.text,
-                              "status": reward["status"], "error": reward["error"], **dict.fromkeys(METRICS),
-                              **{k: reward.get(k) for k in FROM_REWARDS}}
+def _row(
+    label: str, prompt: EvalPrompt, frames: np.ndarray, reward: dict, recon: dict, recon_dir: Path, scorer: VideoScorer
+) -> dict[str, object]:
+    row: dict[str, object] = {
+        "policy": label,
+        "prompt_id": prompt.prompt_id,
+        "prompt": prompt.text,
+        "status": reward["status"],
+        "error": reward["error"],
+        **dict.fromkeys(METRICS),
+        **{k: reward.get(k) for k in FROM_REWARDS},
+    }
     if reward["status"] != "ok":
         return row
+    # Held out: s_recon's own metrics (the scene is built from the even frames, so the frames it
+    # compares are the odd ones). At the input cameras: the same measure on the even frames.
+    row.update(psnr_heldout=reward["psnr"], ssim_heldout=reward["ssim"], lpips_heldout=reward["lpips"])
     views = load_views(recon, recon_dir)
     seen = sorted(set(views.gaussian_frames))
-    held = [i for i in range(len(frames)) if i not in seen]
-    metric = scorer.params.reward.recon_metric
-    for name, compare in (("input", seen), ("heldout", held)):
-        if compare:
-            score = s_recon(views.inputs, frames, compare, metric, scorer.scorer.lpips)
-            row.update({f"psnr_{name}": score.psnr, f"ssim_{name}": score.ssim, f"lpips_{name}": score.lpips})
+    score = s_recon(views.inputs, frames, seen, scorer.params.reward.recon_metric, scorer.scorer.lpips)
+    row.update(psnr_input=score.psnr, ssim_input=score.ssim, lpips_input=score.lpips)
     return row
 
 
-def summary(rows: list[dict[str, object]], labels: list[str]) -> dict[str, object]:
-    """Means per policy over the videos that reconstructed, and latest minus base."""
+def summary(rows: list[dict[str, object]], labels: list[str], base: str, latest: str) -> dict[str, object]:
+    """Means per label over the videos that reconstructed, and `latest` minus `base`."""
     means = {}
     for label in labels:
         mine = [r for r in rows if r["policy"] == label]
-        means[label] = {"videos": len(mine), "failed": sum(1 for r in mine if r["status"] != "ok"),
-                        **{m: finite_mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS}}
-    first, last = means[labels[0]], means[labels[-1]]
-    delta = {m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
-             for m in METRICS}
-    return {"means": means, "delta": delta, "delta_sem": paired_sem(rows, labels[0], labels[-1])}
+        means[label] = {
+            "videos": len(mine),
+            "failed": sum(1 for r in mine if r["status"] != "ok"),
+            **{m: finite_mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS},
+        }
+    first, last = means[base], means[latest]
+    delta = {
+        m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
+        for m in METRICS
+    }
+    return {"means": means, "delta": delta, "delta_sem": paired_sem(rows, base, latest)}
 
 
 def paired_sem(rows: list[dict[str, object]], base: str, latest: str) -> dict[str, float | None]:
@@ -162,9 +210,14 @@ def paired_sem(rows: list[dict[str, object]], base: str, latest: str) -> dict[st
     by = {(r["policy"], r["prompt_id"]): r for r in rows if r["status"] == "ok"}
     out: dict[str, float | None] = {}
     for m in METRICS:
-        diffs = [float(by[(latest, p)][m]) - float(by[(base, p)][m])  # type: ignore[arg-type]
-                 for (label, p) in by if label == base and (latest, p) in by
-                 and isinstance(by[(base, p)][m], (int, float)) and isinstance(by[(latest, p)][m], (int, float))]
+        diffs = [
+            float(by[(latest, p)][m]) - float(by[(base, p)][m])  # type: ignore[arg-type]
+            for (label, p) in by
+            if label == base
+            and (latest, p) in by
+            and isinstance(by[(base, p)][m], (int, float))
+            and isinstance(by[(latest, p)][m], (int, float))
+        ]
         diffs = [d for d in diffs if math.isfinite(d)]
         out[m] = round(float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))), 6) if len(diffs) >= 2 else None
     return out

@@ -30,15 +30,19 @@ def launch_line(params_file: Path) -> str:
     doc = config.read_yaml(params_file)
     launch = doc.get("launch", "python") if isinstance(doc, dict) else "python"
     if not isinstance(launch, str) or not launch.strip() or "\n" in launch:
-        raise UserError(f"launch in {params_file} must be one command line, got {launch!r}",
-                        "set it to python, or e.g. 'torchrun --nproc-per-node 8'")
+        raise UserError(
+            f"launch in {params_file} must be one command line, got {launch!r}",
+            "set it to python, or e.g. 'torchrun --nproc-per-node 8'",
+        )
     try:
         program = shlex.split(launch)[0]
     except ValueError as exc:
         raise UserError(f"launch {launch!r} is not a valid command line ({exc})", "check its quotes") from None
     if program != "python" and "$" not in program and shutil.which(program) is None:
-        raise UserError(f"launch starts with {program!r}, which is not on PATH",
-                        "install it or put its directory on PATH, or set launch to python")
+        raise UserError(
+            f"launch starts with {program!r}, which is not on PATH",
+            "install it or put its directory on PATH, or set launch to python",
+        )
     return launch.strip()
 
 
@@ -58,7 +62,9 @@ def command(launch: str, script: str, args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        raise UserError("no stage script given", "run as dvc.yaml does: python -m worldr1.launch stages/rollout.py r000")
+        raise UserError(
+            "no stage script given", "run as dvc.yaml does: python -m worldr1.launch stages/rollout.py r000"
+        )
     launch = launch_line(Path(config.PARAMS_FILE))
     argv_out = command(launch, argv[0], argv[1:])
     env = dict(os.environ)

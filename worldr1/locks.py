@@ -23,7 +23,9 @@ LOCKS = Path(".worldr1") / "locks"
 @contextlib.contextmanager
 def stage_lock(stage: str, root: Path = Path(".")) -> Iterator[None]:
     """Hold `stage`'s lock under `root` for the block, or raise a UserError naming who holds it."""
-    path = root / LOCKS / (stage.replace("/", "_").replace(":", "_") + ".lock")  # dvc.yaml in a subfolder: sub/dvc.yaml:x
+    path = (
+        root / LOCKS / (stage.replace("/", "_").replace(":", "_") + ".lock")
+    )  # dvc.yaml in a subfolder: sub/dvc.yaml:x
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -31,8 +33,10 @@ def stage_lock(stage: str, root: Path = Path(".")) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").split() or ["?", "?"]
-            raise UserError(f"{stage} is already running (pid {holder[0]} on {holder[-1]}); a second run would "
-                            "break its outputs", f"wait for it to finish, or stop it first (kill {holder[0]})") from None
+            raise UserError(
+                f"{stage} is already running (pid {holder[0]} on {holder[-1]}); a second run would break its outputs",
+                f"wait for it to finish, or stop it first (kill {holder[0]})",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         yield

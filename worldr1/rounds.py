@@ -32,7 +32,9 @@ def new_rounds(params: Params, count: int) -> list[tuple[str, str, Phase]]:
     prev = names[-1] if names else "base"
     for index in range(first, first + count):
         if index > 999:
-            raise UserError(f"round r{index} would need four digits", "rounds go up to r999; start a new project for more")
+            raise UserError(
+                f"round r{index} would need four digits", "rounds go up to r999; start a new project for more"
+            )
         name = f"r{index:03d}"
         out.append((name, prev, phase_of(index, params)))
         prev = name

@@ -26,13 +26,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from worldr1 import config, ids, store
+from worldr1.config import Phase
 from worldr1.errors import UserError
 from worldr1.prompts.camera import CameraParse, parse_camera
 from worldr1.video import read_sampled
@@ -42,7 +44,8 @@ if TYPE_CHECKING:
 
 #: the `round` of rows scored outside a round
 ROUND = "external"
-PHASE = "3d"
+PHASE: Phase = "3d"
+T = TypeVar("T")
 #: the params keys the result depends on (its provenance hash)
 PARAMS = ["reconstruct", "reward", "camera"]
 DEFAULT_MAX_FRAMES = 49
@@ -50,12 +53,17 @@ DEFAULT_MAX_FRAMES = 49
 FALLBACK_FPS = 16.0
 
 
+def _given(value: T) -> Callable[[], T]:
+    """A loader of what is already loaded (Scorer.score_one takes loaders)."""
+    return lambda: value
+
+
 @dataclass(frozen=True)
 class Video:
     path: Path
-    frames: np.ndarray   # uint8 [F, H, W, 3], at most max_frames, evenly spaced over the file
-    fps: float           # of the kept frames: the file's, times kept / total when subsampled
-    total_frames: int    # in the file
+    frames: np.ndarray  # uint8 [F, H, W, 3], at most max_frames, evenly spaced over the file
+    fps: float  # of the kept frames: the file's, times kept / total when subsampled
+    total_frames: int  # in the file
 
 
 def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
@@ -71,18 +79,22 @@ def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
         kept, fps, total = read_sampled(path, max_frames)
     except Exception as exc:  # noqa: BLE001 - ffmpeg's many ways of refusing a file
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot read {path} as a video ({reason})",
-                        "pass a video file ffmpeg can decode, e.g. an H.264 mp4") from None
+        raise UserError(
+            f"cannot read {path} as a video ({reason})", "pass a video file ffmpeg can decode, e.g. an H.264 mp4"
+        ) from None
     if len(kept) < 2:
         raise UserError(f"video {path} has {len(kept)} frame(s)", "pass a video of at least 2 frames")
     frames = np.stack(kept)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise UserError(f"video {path} decodes to {frames.dtype} {list(frames.shape)}, not RGB frames",
-                        "pass an ordinary colour video")
+        raise UserError(
+            f"video {path} decodes to {frames.dtype} {list(frames.shape)}, not RGB frames",
+            "pass an ordinary colour video",
+        )
     h, w = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
     if h < 2 or w < 2:
-        raise UserError(f"video {path} is {frames.shape[2]}x{frames.shape[1]} pixels",
-                        "pass a video of at least 2x2 pixels")
+        raise UserError(
+            f"video {path} is {frames.shape[2]}x{frames.shape[1]} pixels", "pass a video of at least 2x2 pixels"
+        )
     frames = np.ascontiguousarray(frames[:, :h, :w])
     fps = fps if math.isfinite(fps) and fps > 0 else FALLBACK_FPS
     return Video(path, frames, fps * len(kept) / max(total, len(kept)), max(total, len(kept)))
@@ -91,8 +103,9 @@ def read_video(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
 def check_prompt(prompt: str) -> CameraParse:
     """The prompt's camera moves; an empty prompt is a UserError."""
     if not prompt.strip():
-        raise UserError("the prompt is empty",
-                        'pass the video\'s prompt, camera sentence first: --prompt "Camera orbit left. ..."')
+        raise UserError(
+            "the prompt is empty", 'pass the video\'s prompt, camera sentence first: --prompt "Camera orbit left. ..."'
+        )
     return parse_camera(prompt)
 
 
@@ -104,8 +117,8 @@ def sample_ids(paths: list[Path]) -> list[str]:
 
 @dataclass(frozen=True)
 class Scored:
-    rewards: pa.Table   # store.REWARDS rows, one per video, in order
-    recon: pa.Table     # store.RECON rows
+    rewards: pa.Table  # store.REWARDS rows, one per video, in order
+    recon: pa.Table  # store.RECON rows
 
 
 class VideoScorer:
@@ -125,12 +138,17 @@ class VideoScorer:
         self.reconstructor = reconstructor or load_reconstructor(cfg.backend, cfg.model, cfg.process_res)
         judge = load_judge(params.reward.judge)
         self.scorer = Scorer(params, judge, load_quality(params.reward.quality))
-        models = {"reconstructor": self.reconstructor.name, "judge": getattr(judge, "name", "off"),
-                  "quality": self.scorer.quality.name, "recon_metric": params.reward.recon_metric}
+        models = {
+            "reconstructor": self.reconstructor.name,
+            "judge": getattr(judge, "name", "off"),
+            "quality": self.scorer.quality.name,
+            "recon_metric": params.reward.recon_metric,
+        }
         self.provenance = store.Provenance(config.params_hash(params, PARAMS), store.code_version(), models)
 
-    def score(self, videos: list[Video], prompt: str, work: Path,
-              progress: Callable[[int, int], None] | None = None) -> Scored:
+    def score(
+        self, videos: list[Video], prompt: str, work: Path, progress: Callable[[int, int], None] | None = None
+    ) -> Scored:
         """Reconstruct and score `videos` (all for `prompt`); geometry and renders go to `work`/recon
         in the reconstruct stage's layout."""
         from worldr1.reconstruct.run import reconstruct_frames
@@ -139,23 +157,33 @@ class VideoScorer:
         parse = check_prompt(prompt)
         recon_dir = work / "recon"
         recon_dir.mkdir(parents=True, exist_ok=True)
-        base = {"round": ROUND, "prompt_id": ids.prompt_id(prompt), "prompt": prompt,
-                "camera": [m.value for m in parse.primitives]}
+        base = {
+            "round": ROUND,
+            "prompt_id": ids.prompt_id(prompt),
+            "prompt": prompt,
+            "camera": [m.value for m in parse.primitives],
+        }
         rows, metas, recon_rows = [], [], []
         for n, (sid, video) in enumerate(zip(sample_ids([v.path for v in videos]), videos)):
-            recon = reconstruct_frames(self.reconstructor, video.frames, sid, ROUND, recon_dir,
-                                       self.params.reconstruct, video.fps, self.device)
-            row, meta = self.scorer.score_one(empty_rewards_row({**base, "sample_id": sid, "group_index": n}, PHASE),
-                                              lambda v=video: v.frames, lambda r=recon: load_views(r, recon_dir),
-                                              parse.reason or NO_CAMERA)
+            recon = reconstruct_frames(
+                self.reconstructor, video.frames, sid, ROUND, recon_dir, self.params.reconstruct, video.fps, self.device
+            )
+            row, meta = self.scorer.score_one(
+                empty_rewards_row({**base, "sample_id": sid, "group_index": n}, PHASE),
+                _given(video.frames),
+                partial(load_views, recon, recon_dir),
+                parse.reason or NO_CAMERA,
+            )
             recon_rows.append(recon)
             rows.append(row)
             metas.append(meta)
             if progress:
                 progress(n + 1, len(videos))
         self.scorer.finish(rows, metas, PHASE, groups=False)
-        return Scored(pa.Table.from_pylist(rows).select(store.REWARDS.schema.names).cast(store.REWARDS.schema),
-                      pa.Table.from_pylist(recon_rows).select(store.RECON.schema.names).cast(store.RECON.schema))
+        return Scored(
+            pa.Table.from_pylist(rows).select(store.REWARDS.schema.names).cast(store.REWARDS.schema),
+            pa.Table.from_pylist(recon_rows).select(store.RECON.schema.names).cast(store.RECON.schema),
+        )
 
     def keep(self, scored: Scored, videos: list[Video], work: Path) -> None:
         """Complete `work` into a round directory (what `worldr1 audit --html` finds media in): the frames
@@ -167,13 +195,28 @@ class VideoScorer:
         for r, video in zip(scored.rewards.to_pylist(), videos):
             name = f"videos/{r['sample_id']}.mp4"
             write_mp4(work / "rollout" / name, video.frames, video.fps)
-            samples.append({**{k: r[k] for k in ("sample_id", "round", "phase", "prompt_id", "prompt", "camera",
-                                                 "group_index")},
-                            "split": ROUND, "seed": -1, "video": name, "steps": None, "frames": len(video.frames),
-                            "height": video.frames.shape[1], "width": video.frames.shape[2],
-                            "fps": max(1, round(video.fps)), "trained_steps": [], "log_prob_sum": None,
-                            "log_prob_mean": None, "status": "ok", "error": None})
-        store.write_table(str(work / "rollout" / "samples.parquet"), pa.Table.from_pylist(samples), store.SAMPLES,
-                          self.provenance)
+            samples.append(
+                {
+                    **{
+                        k: r[k] for k in ("sample_id", "round", "phase", "prompt_id", "prompt", "camera", "group_index")
+                    },
+                    "split": ROUND,
+                    "seed": -1,
+                    "video": name,
+                    "steps": None,
+                    "frames": len(video.frames),
+                    "height": video.frames.shape[1],
+                    "width": video.frames.shape[2],
+                    "fps": max(1, round(video.fps)),
+                    "trained_steps": [],
+                    "log_prob_sum": None,
+                    "log_prob_mean": None,
+                    "status": "ok",
+                    "error": None,
+                }
+            )
+        store.write_table(
+            str(work / "rollout" / "samples.parquet"), pa.Table.from_pylist(samples), store.SAMPLES, self.provenance
+        )
         store.write_table(str(work / "recon" / "recon.parquet"), scored.recon, store.RECON, self.provenance)
         store.write_table(str(work / "rewards.parquet"), scored.rewards, store.REWARDS, self.provenance)

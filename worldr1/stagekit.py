@@ -63,7 +63,9 @@ def rank_zero() -> bool:
 def round_item(params: config.Params, argv: list[str]) -> tuple[str, config.RoundItemConfig]:
     """The round a per-round stage runs for (its one argument) and its item in params."""
     if len(argv) != 1:
-        raise UserError(f"expected one round name, got {argv}", "run it as the dvc.yaml stage does: python stages/X.py r000")
+        raise UserError(
+            f"expected one round name, got {argv}", "run it as the dvc.yaml stage does: python stages/X.py r000"
+        )
     name = argv[0]
     if name not in params.rounds:
         known = ", ".join(params.rounds) or "none"
@@ -80,8 +82,14 @@ def progress_bar(description: str, world: World | None = None) -> Iterator[Calla
         return
     if world is not None and world.size > 1:
         description = f"{description} (rank 0 of {world.size})"
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def tick(done: int, total: int) -> None:

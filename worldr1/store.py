@@ -15,8 +15,8 @@ import hashlib
 import json
 import os
 import re
-import socket
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
@@ -167,7 +167,7 @@ def _atomic_local(path: Path, mode: str) -> Iterator[IO[Any]]:
     sweep_dead_temps_of(path)
     tmp = temp_sibling(path)
     try:
-        kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        kwargs: dict[str, Any] = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with open(tmp, "x" + mode[1:], **kwargs) as f:  # "x": never onto an existing file
             yield f
             f.flush()
@@ -239,7 +239,7 @@ def pid_alive(pid: int) -> bool:
 def dead_temp(path: Path) -> bool:
     """A temp that a process of this host left and that process is gone."""
     match = TEMP_NAME.match(path.name)
-    return bool(match) and match["host"] == host_tag() and not pid_alive(int(match["pid"]))
+    return match is not None and match["host"] == host_tag() and not pid_alive(int(match["pid"]))
 
 
 def sweep_dead_temps(directory: Path, recursive: bool = False) -> list[Path]:
@@ -296,8 +296,10 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
         return fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as exc:
         protocol = url.split("://", 1)[0] if "://" in url else "local"
-        raise UserError(f"cannot open {url}: {exc}",
-                        f"use a local path or an fsspec URL whose driver is installed (pip install the one for {protocol}://)") from None
+        raise UserError(
+            f"cannot open {url}: {exc}",
+            f"use a local path or an fsspec URL whose driver is installed (pip install the one for {protocol}://)",
+        ) from None
 
 
 def exists(url: str) -> bool:
@@ -476,20 +478,28 @@ def read_table(url: str, spec: TableSchema) -> pa.Table:
     fs, path = filesystem(url)
     if fs.isdir(path):
         inside = f"{url.rstrip('/')}/{spec.name}.parquet"
-        raise UserError(f"{url} is a directory, not a {spec.name} table",
-                        f"give {inside}" if exists(inside) else f"give the {spec.name} table's Parquet file")
+        raise UserError(
+            f"{url} is a directory, not a {spec.name} table",
+            f"give {inside}" if exists(inside) else f"give the {spec.name} table's Parquet file",
+        )
     try:
         with fsspec.open(url, "rb") as f:
             table = pq.read_table(f)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {stage}") from None
+        raise UserError(
+            f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {stage}"
+        ) from None
     meta = read_metadata_of(table)
     if "schema" not in meta:
-        raise UserError(f"{url} is a Parquet file that worldr1 did not write (it has no worldr1.schema stamp)",
-                        f"give a {spec.name} table written by: dvc repro {stage}")
+        raise UserError(
+            f"{url} is a Parquet file that worldr1 did not write (it has no worldr1.schema stamp)",
+            f"give a {spec.name} table written by: dvc repro {stage}",
+        )
     if meta["schema"] != spec.name:
-        raise UserError(f"{url} holds worldr1's {meta['schema']} table, not its {spec.name} table",
-                        f"give the {spec.name} table that {stage} writes")
+        raise UserError(
+            f"{url} holds worldr1's {meta['schema']} table, not its {spec.name} table",
+            f"give the {spec.name} table that {stage} writes",
+        )
     if meta.get("schema_version") != str(spec.version):
         raise UserError(
             f"{url} holds {spec.name} v{meta.get('schema_version', '?')}, this code reads {spec.name} v{spec.version}",
@@ -508,7 +518,7 @@ def stage_of(spec: TableSchema, url: str) -> str:
 
 def read_metadata_of(table: pa.Table) -> dict[str, str]:
     raw = table.schema.metadata or {}
-    return {k.decode()[len(META_PREFIX):]: v.decode() for k, v in raw.items() if k.decode().startswith(META_PREFIX)}
+    return {k.decode()[len(META_PREFIX) :]: v.decode() for k, v in raw.items() if k.decode().startswith(META_PREFIX)}
 
 
 def code_version() -> str:
@@ -527,10 +537,17 @@ def git_version() -> str:
     """Package version plus the git commit of the checkout (`-dirty` for uncommitted code edits)."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "worldr1", "stages"],
-                               cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "worldr1", "stages"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return worldr1.__version__
     return f"{worldr1.__version__}+g{head}{'-dirty' if dirty else ''}"

@@ -53,13 +53,23 @@ class TrueGeometry:
         if v is None or v.depth is None or v.w2c is None or v.K is None:
             raise ReconstructionFailed("no true geometry for this video")
         depth = torch.from_numpy(np.asarray(v.depth, dtype=np.float32))
-        return Reconstruction(depth=depth, conf=torch.ones_like(depth), images=np.ascontiguousarray(frames),
-                              extrinsics=np.asarray(v.w2c, dtype=np.float64), intrinsics=np.asarray(v.K, dtype=np.float64),
-                              frame_hw=(int(frames.shape[1]), int(frames.shape[2])))
+        return Reconstruction(
+            depth=depth,
+            conf=torch.ones_like(depth),
+            images=np.ascontiguousarray(frames),
+            extrinsics=np.asarray(v.w2c, dtype=np.float64),
+            intrinsics=np.asarray(v.K, dtype=np.float64),
+            frame_hw=(int(frames.shape[1]), int(frames.shape[2])),
+        )
 
 
-def score_suite(seeds: Iterable[list[SuiteVideo]], scorer: VideoScorer, fps: float, oracle: bool,
-                progress: Callable[[int], None] | None = None) -> list[dict[str, object]]:
+def score_suite(
+    seeds: Iterable[list[SuiteVideo]],
+    scorer: VideoScorer,
+    fps: float,
+    oracle: bool,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, object]]:
     """Every suite video's rewards row (with `seed`, `kind` and `geometry`: trained or true)."""
     rows: list[dict[str, object]] = []
     trained = scorer.reconstructor
@@ -71,8 +81,16 @@ def score_suite(seeds: Iterable[list[SuiteVideo]], scorer: VideoScorer, fps: flo
                 scorer.reconstructor = reconstructor
                 scored = scorer.score(clips, videos[0].prompt, Path(tmp) / f"{n:04d}-{geometry}")
                 for v, row in zip(videos, scored.rewards.to_pylist()):
-                    rows.append({"seed": v.seed, "kind": v.kind, "geometry": geometry, "status": row["status"],
-                                 "error": row["error"], **{k: row.get(k) for k in (*SCORES, "psnr", "motion")}})
+                    rows.append(
+                        {
+                            "seed": v.seed,
+                            "kind": v.kind,
+                            "geometry": geometry,
+                            "status": row["status"],
+                            "error": row["error"],
+                            **{k: row.get(k) for k in (*SCORES, "psnr", "motion")},
+                        }
+                    )
             if progress:
                 progress(n + 1)
     scorer.reconstructor = trained
@@ -93,8 +111,11 @@ def _aucs(rows: list[dict[str, object]]) -> dict[str, dict[str, float | None]]:
     for kind in KINDS[1:]:
         other = [r for r in rows if r["kind"] == kind]
         if other:
-            out[kind] = {k: auc([_value(r, k) for r in sound], [_value(r, k) for r in other]) for k in SCORES
-                         if any(_value(r, k) > -math.inf for r in sound)}
+            out[kind] = {
+                k: auc([_value(r, k) for r in sound], [_value(r, k) for r in other])
+                for k in SCORES
+                if any(_value(r, k) > -math.inf for r in sound)
+            }
     return out
 
 
@@ -107,10 +128,14 @@ def summary(rows: list[dict[str, object]]) -> dict[str, object]:
     wins: dict[str, float | None] = {}
     for kind in KINDS[1:]:
         pairs = [(t[SOUND], t[kind]) for t in by_seed.values() if kind in t and SOUND in t]
-        wins[kind] = round(float(np.mean([_value(s, "reward") > _value(o, "reward") for s, o in pairs])), 4) \
-            if pairs else None
-    first = [all(_value(t[SOUND], "reward") > _value(t[k], "reward") for k in CHEATS if k in t)
-             for t in by_seed.values() if SOUND in t]
+        wins[kind] = (
+            round(float(np.mean([_value(s, "reward") > _value(o, "reward") for s, o in pairs])), 4) if pairs else None
+        )
+    first = [
+        all(_value(t[SOUND], "reward") > _value(t[k], "reward") for k in CHEATS if k in t)
+        for t in by_seed.values()
+        if SOUND in t
+    ]
     aucs = _aucs(trained)
     scene_kinds = [k for k in KINDS[1:] if k not in DEGENERATE and k in aucs]
     reward_aucs = [aucs[k]["reward"] for k in scene_kinds if aucs[k].get("reward") is not None]

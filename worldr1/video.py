@@ -35,7 +35,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> None:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be uint8 [F, H, W, 3] with F >= 1, got {frames.dtype} {list(frames.shape)}")
     if frames.shape[1] % 2 or frames.shape[2] % 2:
-        raise ValueError(f"H.264 in 4:2:0 needs an even frame height and width, got {frames.shape[1]}x{frames.shape[2]}")
+        raise ValueError(
+            f"H.264 in 4:2:0 needs an even frame height and width, got {frames.shape[1]}x{frames.shape[2]}"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_dead_temps_of(path)

@@ -34,7 +34,9 @@ def load(paths: list[str]) -> pa.Table:
     """Rewards tables (store.REWARDS) concatenated; any unreadable or foreign file is a UserError."""
     tables = [store.read_table(p, store.REWARDS) for p in expand(paths)]
     if not tables:
-        raise UserError("no rewards file given", "pass a path, a glob or a URL: worldr1 audit data/rounds/r000/rewards.parquet")
+        raise UserError(
+            "no rewards file given", "pass a path, a glob or a URL: worldr1 audit data/rounds/r000/rewards.parquet"
+        )
     return pa.concat_tables(tables)
 
 

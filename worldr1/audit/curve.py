@@ -15,9 +15,16 @@ from worldr1.rewards.terms import evaluated, names
 # From reports/rounds/rK-rewards.json (score) and reports/rounds/rK.json (update).
 REWARD_KEYS = ("reward_mean", *(f"{t}_mean" for t in names()), "psnr_mean", "ssim_mean", "motion_mean", "failed")
 UPDATE_KEYS = ("loss", "kl", "clip_fraction", "ratio_deviation", "grad_norm", "total_optimizer_steps")
-SCHEMA = pa.schema([("round", pa.string()), ("phase", pa.string()),
-                    *[(k, pa.int64() if k in ("failed", "total_optimizer_steps") else pa.float64())
-                      for k in (*REWARD_KEYS, *UPDATE_KEYS)]])
+SCHEMA = pa.schema(
+    [
+        ("round", pa.string()),
+        ("phase", pa.string()),
+        *[
+            (k, pa.int64() if k in ("failed", "total_optimizer_steps") else pa.float64())
+            for k in (*REWARD_KEYS, *UPDATE_KEYS)
+        ],
+    ]
+)
 
 
 def _read(path: Path) -> dict:
@@ -34,15 +41,22 @@ def reward_curve(rounds: dict[str, str], reports: Path) -> pa.Table:
     rows = []
     for name, phase in rounds.items():
         rewards, update = _read(reports / f"{name}-rewards.json"), _read(reports / f"{name}.json")
-        rows.append({"round": name, "phase": phase, **{k: rewards.get(k) for k in REWARD_KEYS},
-                     **{k: update.get(k) for k in UPDATE_KEYS}})
+        rows.append(
+            {
+                "round": name,
+                "phase": phase,
+                **{k: rewards.get(k) for k in REWARD_KEYS},
+                **{k: update.get(k) for k in UPDATE_KEYS},
+            }
+        )
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
 # From reports/rounds/rK-probe.json (probe): the fixed probe set's means under each round's policy.
 PROBE_KEYS = ("reward", "psnr_heldout", "ssim_heldout", *evaluated(), "motion", "p_consistent", "failed")
-PROBE_SCHEMA = pa.schema([("round", pa.string()), *[(k, pa.int64() if k == "failed" else pa.float64())
-                                                    for k in PROBE_KEYS]])
+PROBE_SCHEMA = pa.schema(
+    [("round", pa.string()), *[(k, pa.int64() if k == "failed" else pa.float64()) for k in PROBE_KEYS]]
+)
 
 
 def probe_curve(rounds: list[str], reports: Path) -> pa.Table:
@@ -54,8 +68,10 @@ def probe_curve(rounds: list[str], reports: Path) -> pa.Table:
         labels = (["base"] if n == 0 and "base" in means else []) + [name]
         for label in labels:
             if label not in means:
-                raise UserError(f"{reports / f'{name}-probe.json'} has no numbers for {label}",
-                                f"rerun the round's probe: dvc repro -f probe@{name}")
+                raise UserError(
+                    f"{reports / f'{name}-probe.json'} has no numbers for {label}",
+                    f"rerun the round's probe: dvc repro -f probe@{name}",
+                )
             rows.append({"round": label, **{k: means[label].get(k) for k in PROBE_KEYS}})
     return pa.Table.from_pylist(rows, schema=PROBE_SCHEMA)
 

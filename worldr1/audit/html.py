@@ -119,11 +119,17 @@ def sample_media(rf: RoundFiles, sid: str, limit: int) -> list[Media]:
     else:
         media = [Media("generated", "video/mp4", None, rf.rollout_note or "the rollout wrote no video for this sample")]
     renders = rf.renders.get(sid)
-    views = (("input cameras", "input.mp4", "video/mp4"), ("novel-view path", "path.mp4", "video/mp4"),
-             ("meta view", "meta.png", "image/png"))
+    views = (
+        ("input cameras", "input.mp4", "video/mp4"),
+        ("novel-view path", "path.mp4", "video/mp4"),
+        ("meta view", "meta.png", "image/png"),
+    )
     if renders is None:
-        why = rf.recon_note or (f"no reconstruction: {rf.recon_errors[sid]}" if sid in rf.recon_errors
-                                else "the reconstruction wrote no renders for this sample")
+        why = rf.recon_note or (
+            f"no reconstruction: {rf.recon_errors[sid]}"
+            if sid in rf.recon_errors
+            else "the reconstruction wrote no renders for this sample"
+        )
         return media + [Media(label, mime, None, why) for label, _, mime in views]
     return media + [fetch(f"{renders}/{name}", label, mime, limit) for label, name, mime in views]
 
@@ -145,9 +151,11 @@ def histogram(name: str, values: list[float]) -> str:
     w, h, pad_l, pad_b, pad_t = 300, 130, 30, 22, 10
     v = [x for x in values if x is not None and math.isfinite(x)]
     colour = COLOURS.get(name, "#555")
-    head = (f'<svg class="hist" id="hist-{e(name)}" data-term="{e(name)}" role="img"'
-            f' aria-label="histogram of {e(name)}"'
-            f' viewBox="0 0 {w} {h}" width="{w}" height="{h}">')
+    head = (
+        f'<svg class="hist" id="hist-{e(name)}" data-term="{e(name)}" role="img"'
+        f' aria-label="histogram of {e(name)}"'
+        f' viewBox="0 0 {w} {h}" width="{w}" height="{h}">'
+    )
     if not v:
         return f'{head}<text x="{w / 2}" y="{h / 2}" text-anchor="middle" class="empty">no values</text></svg>'
     lo, hi = (0.0, 1.0) if name in UNIT_RANGE else (min(v), max(v))
@@ -165,8 +173,10 @@ def histogram(name: str, values: list[float]) -> str:
             continue
         bh = plot_h * c / top
         a, b = lo + (hi - lo) * i / BINS, lo + (hi - lo) * (i + 1) / BINS
-        parts.append(f'<rect x="{pad_l + i * bar_w + 0.5:.1f}" y="{h - pad_b - bh:.1f}" width="{bar_w - 1:.1f}"'
-                     f' height="{bh:.1f}" fill="{colour}"><title>{a:.3f} to {b:.3f}: {c}</title></rect>')
+        parts.append(
+            f'<rect x="{pad_l + i * bar_w + 0.5:.1f}" y="{h - pad_b - bh:.1f}" width="{bar_w - 1:.1f}"'
+            f' height="{bh:.1f}" fill="{colour}"><title>{a:.3f} to {b:.3f}: {c}</title></rect>'
+        )
     mean = sum(v) / len(v)
     mx = pad_l + plot_w * (mean - lo) / (hi - lo)
     parts += [
@@ -184,9 +194,13 @@ def histogram(name: str, values: list[float]) -> str:
 def stats_table(stats: dict[str, au.Stat]) -> str:
     rows = "".join(
         f'<tr><th scope="row">{swatch(c)}{e(c)}</th><td>{s.n}</td><td>{num(s.mean)}</td><td>{num(s.std)}</td>'
-        f"<td>{num(s.lo)}</td><td>{num(s.hi)}</td></tr>" for c, s in stats.items())
-    return ('<table class="stats"><thead><tr><th>term</th><th>n</th><th>mean</th><th>std</th><th>min</th><th>max</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+        f"<td>{num(s.lo)}</td><td>{num(s.hi)}</td></tr>"
+        for c, s in stats.items()
+    )
+    return (
+        '<table class="stats"><thead><tr><th>term</th><th>n</th><th>mean</th><th>std</th><th>min</th><th>max</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def group_table(title: str, groups: dict[str, dict[str, au.Stat]]) -> str:
@@ -194,9 +208,13 @@ def group_table(title: str, groups: dict[str, dict[str, au.Stat]]) -> str:
     body = "".join(
         f'<tr><th scope="row">{e(name)}</th><td>{max(s.n for s in stats.values())}</td>'
         + "".join(f'<td>{num(stats[c].mean)}<span class="sd">± {num(stats[c].std)}</span></td>' for c in GROUP_COLUMNS)
-        + "</tr>" for name, stats in groups.items())
-    return (f'<h3>{e(title)}</h3><table class="stats"><thead><tr><th></th><th>n</th>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+        + "</tr>"
+        for name, stats in groups.items()
+    )
+    return (
+        f'<h3>{e(title)}</h3><table class="stats"><thead><tr><th></th><th>n</th>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def swatch(name: str) -> str:
@@ -225,9 +243,11 @@ def term_rows(row: dict) -> str:
         width = 0.0 if value is None else 100 * min(1.0, max(0.0, value))
         reason = row[term.reason_column] if term.reason_column else None
         note = f" ({reason})" if value is None and reason else ""
-        out.append(f'<tr><th scope="row">{swatch(t)}{e(t)}</th><td class="v">{num(value)}{e(note)}</td>'
-                   f'<td class="bar"><span style="width:{width:.1f}%;background:{COLOURS[t]}"></span></td>'
-                   f'<td class="w">w {num(weight)}</td></tr>')
+        out.append(
+            f'<tr><th scope="row">{swatch(t)}{e(t)}</th><td class="v">{num(value)}{e(note)}</td>'
+            f'<td class="bar"><span style="width:{width:.1f}%;background:{COLOURS[t]}"></span></td>'
+            f'<td class="w">w {num(weight)}</td></tr>'
+        )
     return "".join(out)
 
 
@@ -236,8 +256,9 @@ def card(kind: str, rank: int, row: dict, rf: RoundFiles, limit: int) -> tuple[s
     sid = row["sample_id"]
     media = sample_media(rf, sid, limit)
     small = rf.widths.get(sid, SMALL_WIDTH) < SMALL_WIDTH
-    camera = ("".join(f'<span class="chip">{e(c)}</span>' for c in row["camera"])
-              or '<span class="chip none">none</span>')
+    camera = (
+        "".join(f'<span class="chip">{e(c)}</span>' for c in row["camera"]) or '<span class="chip none">none</span>'
+    )
     metrics = " · ".join(f"{e(m)} {num(row[m])}" for m in METRICS if row[m] is not None)
     error = f'<p class="error">{e(row["status"])}: {e(row["error"])}</p>' if row["status"] != "ok" else ""
     badge = f"{kind} #{rank}" if kind != "failed" else "failed"
@@ -273,11 +294,16 @@ def header(files: list[RoundFiles], rows: list[dict]) -> str:
     items = "".join(
         f"<li><code>{e(rf.url)}</code> — {rf.table.num_rows} rows{provenance(rf.table)}"
         + "".join(f'<br><span class="warn">{e(n)}</span>' for n in (rf.rollout_note, rf.recon_note) if n)
-        + "</li>" for rf in files)
+        + "</li>"
+        for rf in files
+    )
     failed = [r for r in rows if r["status"] != "ok"]
     phase_failed = Counter(r["phase"] for r in failed)
-    counts: list[tuple[str, object]] = [("samples", len(rows)), ("ok", len(rows) - len(failed)),
-                                        ("failed", len(failed))]
+    counts: list[tuple[str, object]] = [
+        ("samples", len(rows)),
+        ("ok", len(rows) - len(failed)),
+        ("failed", len(failed)),
+    ]
     for phase, n in sorted(Counter(r["phase"] for r in rows).items()):
         counts.append((f"phase {phase}", f"{n} ({phase_failed[phase]} failed)" if phase_failed[phase] else n))
     boxes = "".join(f'<div class="count"><b>{e(v)}</b><span>{e(k)}</span></div>' for k, v in counts)
@@ -291,8 +317,10 @@ def provenance(table: pa.Table) -> str:
 
 def terms_section(rows: list[dict]) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
-    hists = "".join(f'<figure class="histfig"><figcaption>{swatch(c)}{e(c)}</figcaption>'
-                    f"{histogram(c, [r[c] for r in ok])}</figure>" for c in HISTOGRAMS)
+    hists = "".join(
+        f'<figure class="histfig"><figcaption>{swatch(c)}{e(c)}</figcaption>{histogram(c, [r[c] for r in ok])}</figure>'
+        for c in HISTOGRAMS
+    )
     groups = group_table("by camera primitive", au.by_key(ok, lambda r: r["camera"] or ["(none)"]))
     groups += group_table("by phase", au.by_key(ok, lambda r: [r["phase"]]))
     if len({r["round"] for r in rows}) > 1:
@@ -300,12 +328,16 @@ def terms_section(rows: list[dict]) -> str:
     reasons = Counter(str(r["error"]).split(":")[0] for r in rows if r["status"] != "ok")
     failures = "".join(f"<tr><td>{e(reason)}</td><td>{n}</td></tr>" for reason, n in reasons.most_common())
     if failures:
-        failures = ('<h3>failure reasons</h3><table class="stats"><thead><tr><th>reason</th><th>count</th></tr>'
-                    f"</thead><tbody>{failures}</tbody></table>")
-    return (f'<h2>Terms</h2><div class="summary">{stats_table(au.per_term(ok))}<div class="hists">{hists}</div></div>'
-            f'<p class="muted">Statistics over the {len(ok)} scored samples; terms are binned on [0, 1], reward and'
-            " advantage on their own range; the dashed line is the mean.</p>"
-            f"{groups}{failures}")
+        failures = (
+            '<h3>failure reasons</h3><table class="stats"><thead><tr><th>reason</th><th>count</th></tr>'
+            f"</thead><tbody>{failures}</tbody></table>"
+        )
+    return (
+        f'<h2>Terms</h2><div class="summary">{stats_table(au.per_term(ok))}<div class="hists">{hists}</div></div>'
+        f'<p class="muted">Statistics over the {len(ok)} scored samples; terms are binned on [0, 1], reward and'
+        " advantage on their own range; the dashed line is the mean.</p>"
+        f"{groups}{failures}"
+    )
 
 
 def cards_section(pairs: list[tuple[dict, RoundFiles]], cards: int, limit: int) -> tuple[str, int, int]:
@@ -346,8 +378,10 @@ def write_html(paths: Iterable[str], out: str, cards: int = 4, limit: int = MAX_
     # One file at a time: each file's media live in its own round directory.
     files = [locate(p, au.load([p])) for p in au.expand(list(paths))]
     if not files:
-        raise UserError("no rewards file given",
-                        "pass a path, a glob or a URL: worldr1 audit data/rounds/r000/rewards.parquet --html report.html")
+        raise UserError(
+            "no rewards file given",
+            "pass a path, a glob or a URL: worldr1 audit data/rounds/r000/rewards.parquet --html report.html",
+        )
     page, n_cards, missing = render(files, cards, limit)
     store.write_text(out, page)
     return Written(out, len(page.encode("utf-8")), n_cards, missing)

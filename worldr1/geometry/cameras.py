@@ -78,8 +78,9 @@ def intrinsics_from_fov(height: int, width: int, fov_x_deg: float) -> np.ndarray
     return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
 
 
-def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, -1.0, 0.0])) -> np.ndarray:
-    """World-to-camera of a camera at `centre` looking at `target` (OpenCV: y down, so up is -y)."""
+def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """World-to-camera of a camera at `centre` looking at `target` (OpenCV: y down, so up defaults to -y)."""
+    up = np.array([0.0, -1.0, 0.0]) if up is None else up
     forward = target - centre
     forward = forward / np.linalg.norm(forward)
     right = np.cross(forward, up)

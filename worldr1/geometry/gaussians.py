@@ -40,7 +40,7 @@ class Gaussians:
         return None if self.sh is None else int(round(self.sh.shape[1] ** 0.5)) - 1
 
     def to(self, device: torch.device | str) -> Gaussians:
-        return replace(self, **{k: None if v is None else v.to(device) for k, v in self._tensors().items()})
+        return replace(self, **{k: None if v is None else v.to(device) for k, v in self._tensors().items()})  # type: ignore[arg-type]
 
     def _tensors(self) -> dict[str, torch.Tensor | None]:
         return {k: getattr(self, k) for k in ("means", "scales", "quats", "opacities", "colors", "sh")}
@@ -50,8 +50,9 @@ class Gaussians:
         if not parts:
             raise ValueError("nothing to concatenate")
         fields = parts[0]._tensors()
-        return Gaussians(**{k: None if fields[k] is None else torch.cat([getattr(p, k) for p in parts])
-                            for k in fields})
+        return Gaussians(
+            **{k: None if fields[k] is None else torch.cat([getattr(p, k) for p in parts]) for k in fields}  # type: ignore[arg-type]
+        )
 
 
 def depth_edges(depth: torch.Tensor, rel: float = 0.02) -> torch.Tensor:
@@ -70,8 +71,9 @@ def depth_edges(depth: torch.Tensor, rel: float = 0.02) -> torch.Tensor:
 def unproject_depth(depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor) -> torch.Tensor:
     """World points `[H, W, 3]` of a depth map (z along the optical axis) seen by one camera."""
     h, w = depth.shape
-    v, u = torch.meshgrid(torch.arange(h, dtype=depth.dtype) + 0.5, torch.arange(w, dtype=depth.dtype) + 0.5,
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(h, dtype=depth.dtype) + 0.5, torch.arange(w, dtype=depth.dtype) + 0.5, indexing="ij"
+    )
     x = (u - K[0, 2]) / K[0, 0] * depth
     y = (v - K[1, 2]) / K[1, 1] * depth
     cam = torch.stack([x, y, depth], -1)
@@ -79,8 +81,15 @@ def unproject_depth(depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor) -> 
     return cam @ c2w[:3, :3].T + c2w[:3, 3]
 
 
-def pixel_gaussians(frames: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor, K: torch.Tensor,
-                    w2c: torch.Tensor, size: float = 0.3, opacity: float = 0.99) -> Gaussians:
+def pixel_gaussians(
+    frames: torch.Tensor,
+    depth: torch.Tensor,
+    mask: torch.Tensor,
+    K: torch.Tensor,
+    w2c: torch.Tensor,
+    size: float = 0.3,
+    opacity: float = 0.99,
+) -> Gaussians:
     """One isotropic Gaussian per masked pixel, at its unprojected depth, with the pixel's colour.
 
     `frames [F, H, W, 3]` in [0, 1], `depth`/`mask [F, H, W]` at the same size, `K [F, 3, 3]`,
@@ -99,8 +108,15 @@ def pixel_gaussians(frames: torch.Tensor, depth: torch.Tensor, mask: torch.Tenso
         n = pts.shape[0]
         quats = torch.zeros((n, 4), dtype=pts.dtype)
         quats[:, 0] = 1
-        parts.append(Gaussians(pts.float(), sigma.float().contiguous(), quats.float(),
-                               torch.full((n,), opacity, dtype=torch.float32), colors=frames[f][m].float()))
+        parts.append(
+            Gaussians(
+                pts.float(),
+                sigma.float().contiguous(),
+                quats.float(),
+                torch.full((n,), opacity, dtype=torch.float32),
+                colors=frames[f][m].float(),
+            )
+        )
     if not parts:
         raise ValueError("no confident pixel to build Gaussians from")
     return Gaussians.concat(parts)

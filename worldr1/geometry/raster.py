@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Literal
 
 import torch
@@ -33,12 +33,12 @@ BUDGET = 4_000_000
 
 @dataclass(frozen=True)
 class Render:
-    rgb: torch.Tensor    # [C, H, W, 3]
+    rgb: torch.Tensor  # [C, H, W, 3]
     depth: torch.Tensor  # [C, H, W] expected depth (0 where nothing was hit)
     alpha: torch.Tensor  # [C, H, W]
 
 
-@lru_cache(maxsize=None)
+@cache
 def gsplat_cuda_available() -> bool:
     if not torch.cuda.is_available():
         return False
@@ -62,9 +62,11 @@ def choose_backend(requested: Backend, device: torch.device) -> Literal["gsplat"
     return choice
 
 
-@lru_cache(maxsize=None)
+@cache
 def _log_choice(choice: str) -> None:
-    log.info("rasteriser: %s", "gsplat (CUDA)" if choice == "gsplat" else "pure-torch tiled (gsplat kernels unavailable)")
+    log.info(
+        "rasteriser: %s", "gsplat (CUDA)" if choice == "gsplat" else "pure-torch tiled (gsplat kernels unavailable)"
+    )
 
 
 def auto_tile(width: int, height: int) -> int:
@@ -74,8 +76,16 @@ def auto_tile(width: int, height: int) -> int:
     return 4 if side <= 48 else 8 if side <= 128 else 16
 
 
-def render(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, backend: Backend = "auto",
-           tile_size: int | None = None, background: torch.Tensor | None = None) -> Render:
+def render(
+    g: Gaussians,
+    w2c: torch.Tensor,
+    K: torch.Tensor,
+    width: int,
+    height: int,
+    backend: Backend = "auto",
+    tile_size: int | None = None,
+    background: torch.Tensor | None = None,
+) -> Render:
     """Render `g` from `C` cameras (`w2c [C, 4, 4]`, `K [C, 3, 3]`, float32 on g's device)."""
     w2c, K = w2c.to(g.means), K.to(g.means)
     tile_size = tile_size or auto_tile(width, height)
@@ -84,15 +94,31 @@ def render(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height:
     return _render_torch(g, w2c, K, width, height, tile_size, background)
 
 
-def _render_gsplat(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height: int,
-                   background: torch.Tensor | None) -> Render:
+def _render_gsplat(
+    g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, background: torch.Tensor | None
+) -> Render:
     from gsplat import rasterization
 
     colors = g.colors if g.sh is None else g.sh
     bg = None if background is None else torch.cat([background, background.new_zeros(1)]).expand(len(w2c), 4)
-    out, alpha, _ = rasterization(g.means, g.quats, g.scales, g.opacities, colors, w2c, K, width, height,
-                                  near_plane=NEAR, far_plane=FAR, eps2d=EPS2D, sh_degree=g.sh_degree,
-                                  render_mode="RGB+ED", backgrounds=bg, packed=False)
+    out, alpha, _ = rasterization(
+        g.means,
+        g.quats,
+        g.scales,
+        g.opacities,
+        colors,
+        w2c,
+        K,
+        width,
+        height,
+        near_plane=NEAR,
+        far_plane=FAR,
+        eps2d=EPS2D,
+        sh_degree=g.sh_degree,
+        render_mode="RGB+ED",
+        backgrounds=bg,
+        packed=False,
+    )
     return Render(out[..., :3], out[..., 3], alpha[..., 0])
 
 
@@ -113,19 +139,28 @@ def project(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height
     from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
     covars, _ = _quat_scale_to_covar_preci(g.quats, g.scales, compute_covar=True, compute_preci=False, triu=False)
-    radii, means2d, depths, conics, _ = _fully_fused_projection(g.means, covars, w2c, K, width, height, eps2d=EPS2D,
-                                                                near_plane=NEAR, far_plane=FAR)
+    radii, means2d, depths, conics, _ = _fully_fused_projection(
+        g.means, covars, w2c, K, width, height, eps2d=EPS2D, near_plane=NEAR, far_plane=FAR
+    )
     return radii, means2d, depths, conics
 
 
-def _render_torch(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, tile_size: int,
-                  background: torch.Tensor | None) -> Render:
+def _render_torch(
+    g: Gaussians,
+    w2c: torch.Tensor,
+    K: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int,
+    background: torch.Tensor | None,
+) -> Render:
     radii, means2d, depths, conics = project(g, w2c, K, width, height)
     colors = gaussian_colors(g, w2c)
     rgbs, ds, alphas = [], [], []
     for c in range(len(w2c)):
-        rgb, d, a = composite(means2d[c], conics[c], depths[c], radii[c], g.opacities, colors[c], width, height,
-                              tile_size)
+        rgb, d, a = composite(
+            means2d[c], conics[c], depths[c], radii[c], g.opacities, colors[c], width, height, tile_size
+        )
         if background is not None:
             rgb = rgb + (1 - a)[..., None] * background.to(rgb)
         rgbs.append(rgb)
@@ -134,9 +169,17 @@ def _render_torch(g: Gaussians, w2c: torch.Tensor, K: torch.Tensor, width: int, 
     return Render(torch.stack(rgbs), torch.stack(ds), torch.stack(alphas))
 
 
-def composite(means2d: torch.Tensor, conics: torch.Tensor, depths: torch.Tensor, radii: torch.Tensor,
-              opacities: torch.Tensor, colors: torch.Tensor, width: int, height: int,
-              tile_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def composite(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    depths: torch.Tensor,
+    radii: torch.Tensor,
+    opacities: torch.Tensor,
+    colors: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Front-to-back compositing of one camera's projected Gaussians: (rgb [H, W, 3], accumulated
     depth [H, W], alpha [H, W])."""
     device, dtype = means2d.device, means2d.dtype
@@ -170,8 +213,9 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, depths: torch.Tensor,
     rank = torch.arange(tile.numel(), device=device) - tile_start[tile]
 
     # Pixel centres of a tile, relative to its corner.
-    ly, lx = torch.meshgrid(torch.arange(tile_size, device=device), torch.arange(tile_size, device=device),
-                            indexing="ij")
+    ly, lx = torch.meshgrid(
+        torch.arange(tile_size, device=device), torch.arange(tile_size, device=device), indexing="ij"
+    )
     local = torch.stack([lx.flatten(), ly.flatten()], -1)  # [P, 2]
     p = local.shape[0]
     occupied = torch.nonzero(per_tile).squeeze(1)
@@ -195,10 +239,10 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, depths: torch.Tensor,
         sel = in_chunk[tile] >= 0
         slot[in_chunk[tile[sel]], rank[sel]] = owner[sel]
         pad = slot < 0
-        gid = slot.clamp_min(0)                                                   # [t, k]
+        gid = slot.clamp_min(0)  # [t, k]
         corner = torch.stack([chunk % tiles_x, chunk // tiles_x], -1) * tile_size  # [t, 2]
-        pix = (corner[:, None, :] + local[None]).to(dtype) + 0.5                  # [t, P, 2]
-        dx = pix[:, :, None, 0] - mean_x[gid][:, None, :]                          # [t, P, k]
+        pix = (corner[:, None, :] + local[None]).to(dtype) + 0.5  # [t, P, 2]
+        dx = pix[:, :, None, 0] - mean_x[gid][:, None, :]  # [t, P, k]
         dy = pix[:, :, None, 1] - mean_y[gid][:, None, :]
         sigma = 0.5 * (a[gid][:, None] * dx * dx + c[gid][:, None] * dy * dy) + b[gid][:, None] * dx * dy
         alpha = torch.clamp_max(opac[gid][:, None] * torch.exp(-sigma), ALPHA_MAX)
@@ -206,7 +250,7 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, depths: torch.Tensor,
         alpha = torch.where(skip, torch.zeros_like(alpha), alpha)
         survive = torch.cumprod(1 - alpha, -1)
         trans = torch.cat([torch.ones_like(survive[..., :1]), survive[..., :-1]], -1)
-        weight = alpha * trans * (survive > T_MIN)                                 # [t, P, k]
+        weight = alpha * trans * (survive > T_MIN)  # [t, P, k]
         px = corner[:, None, 0] + local[None, :, 0]
         py = corner[:, None, 1] + local[None, :, 1]
         inside = ((px < width) & (py < height)).flatten()

@@ -54,8 +54,14 @@ def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> Sim3:
     return Sim3(scale, rotation, mu_d - scale * rotation @ mu_s)
 
 
-def umeyama_ransac(src: np.ndarray, dst: np.ndarray, threshold: float, iterations: int = 200,
-                   rng: np.random.Generator | None = None, with_scale: bool = True) -> tuple[Sim3, np.ndarray]:
+def umeyama_ransac(
+    src: np.ndarray,
+    dst: np.ndarray,
+    threshold: float,
+    iterations: int = 200,
+    rng: np.random.Generator | None = None,
+    with_scale: bool = True,
+) -> tuple[Sim3, np.ndarray]:
     """Umeyama on the largest consensus set of random 3-point samples; returns (fit, inlier mask).
 
     `threshold` is in `dst` units, after alignment.

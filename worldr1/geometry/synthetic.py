@@ -34,29 +34,50 @@ def surface(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor, nu: int, nv:
     rot = torch.stack([ex, ey, torch.linalg.cross(ex, ey)], 1)
     quat = torch.from_numpy(rotation_to_quat(rot.double().numpy())).float()
     scales = torch.tensor([0.7 * float(u.norm()) / nu, 0.7 * float(v.norm()) / nv, 1e-3])
-    return Gaussians(points.float(), scales.expand(n, 3).contiguous(), quat.expand(n, 4).contiguous(), torch.ones(n),
-                     colors=color(points).float())
+    return Gaussians(
+        points.float(),
+        scales.expand(n, 3).contiguous(),
+        quat.expand(n, 4).contiguous(),
+        torch.ones(n),
+        colors=color(points).float(),
+    )
 
 
 def card_scene(seed: int = 0, cards: int = 3, density: float = 40.0) -> Gaussians:
     """A textured back wall at z = 9 and `cards` textured cards floating in front of it (z 4 to 6)."""
     rng = np.random.default_rng(seed)
     t = torch.tensor
-    parts = [surface(t([-6.0, -5.0, 9.0]), t([12.0, 0.0, 0.0]), t([0.0, 10.0, 0.0]), int(13 * density / 4),
-                     int(10.8 * density / 4), texture(seed * 100 + 1))]
+    parts = [
+        surface(
+            t([-6.0, -5.0, 9.0]),
+            t([12.0, 0.0, 0.0]),
+            t([0.0, 10.0, 0.0]),
+            int(13 * density / 4),
+            int(10.8 * density / 4),
+            texture(seed * 100 + 1),
+        )
+    ]
     for k in range(cards):
         size = float(rng.uniform(0.9, 1.6))
         x, y, z = rng.uniform(-2.0, 0.8), rng.uniform(-1.2, 0.6), rng.uniform(4.0, 6.0)
         n = max(2, int(size * density))
-        parts.append(surface(t([x, y, z]), t([size, 0.0, 0.0]), t([0.0, size, 0.0]), n, n,
-                             texture(seed * 100 + 10 + k, 3.0)))
+        parts.append(
+            surface(t([x, y, z]), t([size, 0.0, 0.0]), t([0.0, size, 0.0]), n, n, texture(seed * 100 + 10 + k, 3.0))
+        )
     return Gaussians.concat(parts)
 
 
-def orbit_cameras(angles_deg: np.ndarray, height: int, width: int, radius: float = 5.0, fov_deg: float = 50.0,
-                  target: tuple[float, float, float] = (0.0, 0.0, 5.0)) -> Cameras:
+def orbit_cameras(
+    angles_deg: np.ndarray,
+    height: int,
+    width: int,
+    radius: float = 5.0,
+    fov_deg: float = 50.0,
+    target: tuple[float, float, float] = (0.0, 0.0, 5.0),
+) -> Cameras:
     """Cameras on a horizontal arc around `target`, all looking at it (angle 0 is at the origin)."""
     tgt = np.array(target)
-    w2c = np.stack([look_at(tgt + radius * np.array([math.sin(a), 0.0, -math.cos(a)]), tgt)
-                    for a in np.radians(angles_deg)])
+    w2c = np.stack(
+        [look_at(tgt + radius * np.array([math.sin(a), 0.0, -math.cos(a)]), tgt) for a in np.radians(angles_deg)]
+    )
     return Cameras(w2c, np.repeat(intrinsics_from_fov(height, width, fov_deg)[None], len(w2c), 0), height, width)

@@ -27,8 +27,8 @@ def layer_edges(depth: torch.Tensor, rel: float = 0.02) -> torch.Tensor:
     mid = inv[:, 1:-1, 1:-1]
     bent = torch.zeros_like(mid)
     for (y0, x0), (y1, x1) in [((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0))]:
-        a = inv[:, y0:y0 + mid.shape[1], x0:x0 + mid.shape[2]]
-        b = inv[:, y1:y1 + mid.shape[1], x1:x1 + mid.shape[2]]
+        a = inv[:, y0 : y0 + mid.shape[1], x0 : x0 + mid.shape[2]]
+        b = inv[:, y1 : y1 + mid.shape[1], x1 : x1 + mid.shape[2]]
         bent = torch.maximum(bent, (a + b - 2 * mid).abs())
     return bent > rel * mid
 
@@ -37,8 +37,9 @@ def sample(image: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str = "b
     """`image [H, W, C]` at pixel coordinates (u, v) (pixel centres at +0.5) -> `[..., C]`."""
     h, w = image.shape[:2]
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], -1)[None].to(image.dtype)
-    out = torch.nn.functional.grid_sample(image.permute(2, 0, 1)[None], grid, mode=mode, align_corners=False,
-                                          padding_mode="border")
+    out = torch.nn.functional.grid_sample(
+        image.permute(2, 0, 1)[None], grid, mode=mode, align_corners=False, padding_mode="border"
+    )
     return out[0].permute(1, 2, 0)
 
 
@@ -69,8 +70,16 @@ class Warp:
     depth_ratio: torch.Tensor
 
 
-def warp(image_b: torch.Tensor, depth_a: torch.Tensor, depth_b: torch.Tensor, K_a: torch.Tensor,
-         K_b: torch.Tensor, w2c_a: torch.Tensor, w2c_b: torch.Tensor, occlusion_tol: float = 0.05) -> Warp:
+def warp(
+    image_b: torch.Tensor,
+    depth_a: torch.Tensor,
+    depth_b: torch.Tensor,
+    K_a: torch.Tensor,
+    K_b: torch.Tensor,
+    w2c_a: torch.Tensor,
+    w2c_b: torch.Tensor,
+    occlusion_tol: float = 0.05,
+) -> Warp:
     """Pull `image_b [H, W, C]` into frame a by a's depth and both cameras (same image size).
 
     A point counts as occluded in b when it lies more than `occlusion_tol` (relative) behind b's

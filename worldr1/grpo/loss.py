@@ -21,10 +21,10 @@ class StepLoss:
 
     loss: torch.Tensor
     policy_loss: torch.Tensor
-    kl: torch.Tensor             # per dimension
-    ratio: torch.Tensor          # per dimension: exp(mean log-ratio)
-    clipped: torch.Tensor        # bool: the clipped branch is the one the max picks (no gradient)
-    approx_kl: torch.Tensor      # 0.5 * (per-dimension log r)^2, the usual estimate of KL(old || new)
+    kl: torch.Tensor  # per dimension
+    ratio: torch.Tensor  # per dimension: exp(mean log-ratio)
+    clipped: torch.Tensor  # bool: the clipped branch is the one the max picks (no gradient)
+    approx_kl: torch.Tensor  # 0.5 * (per-dimension log r)^2, the usual estimate of KL(old || new)
 
 
 #: |per-dimension log r| beyond which a term gives no gradient: exp would overflow float64 at 709
@@ -64,13 +64,26 @@ def gaussian_kl(mean: torch.Tensor, ref_mean: torch.Tensor, std: torch.Tensor) -
     return diff.pow(2).mean(1) / (2 * std.double().flatten() ** 2)
 
 
-def step_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip: float,
-              kl: torch.Tensor | None, beta: float, dims: int) -> StepLoss:
+def step_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    clip: float,
+    kl: torch.Tensor | None,
+    beta: float,
+    dims: int,
+) -> StepLoss:
     """The loss of one step from log-probs summed over its `dims` latent dimensions and a
     per-dimension KL (gaussian_kl)."""
     ratio = importance_ratio(log_prob, old_log_prob, dims)
     policy_loss, clipped = clipped_policy_loss(ratio, advantage, clip)
     kl = torch.zeros_like(policy_loss) if kl is None else kl.to(policy_loss.dtype)
     log_ratio = log_ratio_per_dim(log_prob, old_log_prob, dims).detach()
-    return StepLoss(loss=policy_loss + beta * kl, policy_loss=policy_loss.detach(), kl=kl.detach(),
-                    ratio=ratio.detach(), clipped=clipped, approx_kl=0.5 * log_ratio**2)
+    return StepLoss(
+        loss=policy_loss + beta * kl,
+        policy_loss=policy_loss.detach(),
+        kl=kl.detach(),
+        ratio=ratio.detach(),
+        clipped=clipped,
+        approx_kl=0.5 * log_ratio**2,
+    )

@@ -32,8 +32,9 @@ def plane_depth(scale: MotionScale) -> float:
     return 2.0 * max(scale.push, scale.orbit_radius)
 
 
-def homographies(moves: Sequence[Primitive], latent_frames: int, height: int, width: int,
-                 scale: MotionScale) -> np.ndarray:
+def homographies(
+    moves: Sequence[Primitive], latent_frames: int, height: int, width: int, scale: MotionScale
+) -> np.ndarray:
     """`[T, 3, 3]` maps from latent-frame-0 pixels to latent-frame-k pixels (float64)."""
     video_frames = (latent_frames - 1) * TEMPORAL_STRIDE + 1
     w2c = target_path(moves, video_frames, scale)[::TEMPORAL_STRIDE]
@@ -45,8 +46,9 @@ def homographies(moves: Sequence[Primitive], latent_frames: int, height: int, wi
     return np.stack([k @ (m[:3, :3] + np.outer(m[:3, 3], normal) / depth) @ k_inv for m in w2c])
 
 
-def warp_noise(noise: torch.Tensor, moves: Sequence[Primitive], scale: MotionScale,
-               weight: float = WARP_WEIGHT) -> torch.Tensor:
+def warp_noise(
+    noise: torch.Tensor, moves: Sequence[Primitive], scale: MotionScale, weight: float = WARP_WEIGHT
+) -> torch.Tensor:
     """Camera-aware version of i.i.d. noise `[..., C, T, H, W]` (same shape, N(0, 1) elements); leading
     dimensions (a prompt's group) share the one warp of the prompt's path."""
     shape = noise.shape

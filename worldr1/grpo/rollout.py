@@ -43,8 +43,10 @@ def draw_batch(prompts: pa.Table, split: str, count: int, seed: int, round_name:
     """The round's prompts: `count` distinct prompts of `split`, drawn from (seed, round)."""
     rows = [r for r in prompts.to_pylist() if r["split"] == split]
     if len(rows) < count:
-        raise UserError(f"round {round_name} needs {count} {split} prompts but the prompts table has {len(rows)}",
-                        f"lower prompts.batch_per_round or add {split} prompts to prompts.sources")
+        raise UserError(
+            f"round {round_name} needs {count} {split} prompts but the prompts table has {len(rows)}",
+            f"lower prompts.batch_per_round or add {split} prompts to prompts.sources",
+        )
     rng = np.random.default_rng(derive_seed(seed, round_name, "batch"))
     chosen = rng.choice(len(rows), size=count, replace=False)
     return [PromptRow(rows[i]["prompt_id"], rows[i]["text"], tuple(rows[i]["camera"]), split) for i in chosen]
@@ -64,8 +66,15 @@ def group_ids(batch: list[PromptRow], round_name: str, group_size: int) -> list[
     return [sample_id(round_name, p.prompt_id, j) for p in batch for j in range(group_size)]
 
 
-def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase, batch: list[PromptRow], out: Path,
-                  progress: Callable[[int, int], None] | None = None) -> pa.Table:
+def rollout_round(
+    policy: Policy,
+    params: Params,
+    round_name: str,
+    phase: Phase,
+    batch: list[PromptRow],
+    out: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> pa.Table:
     """Sample every group of the round's batch into `out`; return the samples table (not yet written)."""
     ro = params.rollout
     # Both are DVC outputs of their own: they exist even when every sample fails.
@@ -83,10 +92,13 @@ def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase,
         steps = trained_steps(schedule, ro.sde, window_rng)
         cond = policy.encode([prompt.text]).expand(ro.group_size, -1, -1)
         generators = [torch.Generator().manual_seed(s) for s in seeds]
-        initial = None
+        # Each generator draws its sample's initial noise first, shared or not, so its step noises
+        # are the same draws either way.
+        initial = torch.stack([torch.randn(shape, generator=g) for g in generators])
+        if ro.shared_noise:
+            initial = initial[:1].expand_as(initial).clone()
         if ro.camera_init:
-            moves = [Primitive(m) for m in prompt.camera]
-            initial = warp_noise(torch.stack([torch.randn(shape, generator=g) for g in generators]), moves, scale)
+            initial = warp_noise(initial, [Primitive(m) for m in prompt.camera], scale)
         traj = sample(policy, cond, uncond, generators, shape, schedule, ro.cfg, ro.sde, steps, dtype, initial)
         for j, seed in enumerate(seeds):
             rows.append(_write_sample(policy, traj, j, schedule, params, round_name, phase, prompt, seed, out))
@@ -95,15 +107,41 @@ def rollout_round(policy: Policy, params: Params, round_name: str, phase: Phase,
     return pa.Table.from_pylist(rows)
 
 
-def _write_sample(policy: Policy, traj: LatentTrajectory, j: int, schedule: Schedule, params: Params, round_name: str,
-                  phase: Phase, prompt: PromptRow, seed: int, out: Path) -> dict[str, object]:
+def _write_sample(
+    policy: Policy,
+    traj: LatentTrajectory,
+    j: int,
+    schedule: Schedule,
+    params: Params,
+    round_name: str,
+    phase: Phase,
+    prompt: PromptRow,
+    seed: int,
+    out: Path,
+) -> dict[str, object]:
     ro = params.rollout
     sid = sample_id(round_name, prompt.prompt_id, j)
     row: dict[str, object] = {
-        "sample_id": sid, "round": round_name, "phase": phase, "split": prompt.split, "prompt_id": prompt.prompt_id,
-        "prompt": prompt.text, "camera": list(prompt.camera), "group_index": j, "seed": seed, "video": None,
-        "steps": None, "frames": ro.frames, "height": ro.height, "width": ro.width, "fps": ro.fps,
-        "trained_steps": traj.steps, "log_prob_sum": None, "log_prob_mean": None, "status": "ok", "error": None,
+        "sample_id": sid,
+        "round": round_name,
+        "phase": phase,
+        "split": prompt.split,
+        "prompt_id": prompt.prompt_id,
+        "prompt": prompt.text,
+        "camera": list(prompt.camera),
+        "group_index": j,
+        "seed": seed,
+        "video": None,
+        "steps": None,
+        "frames": ro.frames,
+        "height": ro.height,
+        "width": ro.width,
+        "fps": ro.fps,
+        "trained_steps": traj.steps,
+        "log_prob_sum": None,
+        "log_prob_mean": None,
+        "status": "ok",
+        "error": None,
     }
     log_probs = traj.log_probs[j]
     if not (torch.isfinite(traj.final[j]).all() and torch.isfinite(log_probs).all()):
@@ -122,14 +160,25 @@ def _write_sample(policy: Policy, traj: LatentTrajectory, j: int, schedule: Sche
         "log_prob_means": traj.log_prob_means[j].double().cpu().contiguous(),
     }
     steps_rel = f"steps/{sid}.safetensors"
-    meta = {"sample_id": sid, "policy": policy.name, "sde": ro.sde.kind, "noise_level": ro.sde.noise_level,
-            "cfg": ro.cfg, "shift": ro.shift, "steps_total": schedule.steps}
+    meta = {
+        "sample_id": sid,
+        "policy": policy.name,
+        "sde": ro.sde.kind,
+        "noise_level": ro.sde.noise_level,
+        "cfg": ro.cfg,
+        "shift": ro.shift,
+        "steps_total": schedule.steps,
+    }
     # One key: safetensors keeps metadata in a hash map, so several keys come out in random order
     # and the file's bytes (and DVC's cache key) would change from run to run.
     save_file(tensors, str(out / steps_rel), metadata={"worldr1": json.dumps(meta, sort_keys=True)})
     video_rel = f"videos/{sid}.mp4"
-    frames = policy.decode(traj.final[j: j + 1])[0].cpu().numpy()
+    frames = policy.decode(traj.final[j : j + 1])[0].cpu().numpy()
     write_mp4(out / video_rel, frames, ro.fps)
-    row.update(video=video_rel, steps=steps_rel, log_prob_sum=float(log_probs.double().sum()),
-               log_prob_mean=float(traj.log_prob_means[j].double().mean()) if traj.steps else None)
+    row.update(
+        video=video_rel,
+        steps=steps_rel,
+        log_prob_sum=float(log_probs.double().sum()),
+        log_prob_mean=float(traj.log_prob_means[j].double().mean()) if traj.steps else None,
+    )
     return row

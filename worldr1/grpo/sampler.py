@@ -58,8 +58,9 @@ def trained_steps(schedule: Schedule, sde: SdeConfig, rng: np.random.Generator |
     return list(range(start, start + window))
 
 
-def guided_velocity(policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Tensor,
-                    uncond: torch.Tensor | None, cfg: float) -> torch.Tensor:
+def guided_velocity(
+    policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Tensor, uncond: torch.Tensor | None, cfg: float
+) -> torch.Tensor:
     """CFG velocity `v_u + cfg * (v_c - v_u)` (off at cfg <= 1, like WanPipeline).
 
     One sample at a time, conditional and unconditional together: a matmul's result depends on
@@ -67,12 +68,19 @@ def guided_velocity(policy: Policy, x: torch.Tensor, timestep: float, cond: torc
     velocities a few ulps apart and log-prob ratios that are not exactly 1 on-policy. At Wan's
     sizes one sample fills a GPU, so this costs little.
     """
-    return torch.cat([_guided_one(policy, x[i: i + 1], timestep, cond[i: i + 1],
-                                  None if uncond is None else uncond[i: i + 1], cfg) for i in range(x.shape[0])])
+    return torch.cat(
+        [
+            _guided_one(
+                policy, x[i : i + 1], timestep, cond[i : i + 1], None if uncond is None else uncond[i : i + 1], cfg
+            )
+            for i in range(x.shape[0])
+        ]
+    )
 
 
-def _guided_one(policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Tensor,
-                uncond: torch.Tensor | None, cfg: float) -> torch.Tensor:
+def _guided_one(
+    policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Tensor, uncond: torch.Tensor | None, cfg: float
+) -> torch.Tensor:
     t = torch.full((x.shape[0],), timestep, device=x.device)
     if cfg <= 1 or uncond is None:
         return policy.velocity(x, t, cond)
@@ -85,26 +93,45 @@ def _guided_one(policy: Policy, x: torch.Tensor, timestep: float, cond: torch.Te
 class LatentTrajectory:
     """One batch's sampling run; tensors have the batch first, then the trained steps."""
 
-    final: torch.Tensor            # [B, *latent]
-    steps: list[int]               # indices into the schedule of the trained steps
-    latents: torch.Tensor          # [B, S, *latent] state before each trained step
-    next_latents: torch.Tensor     # [B, S, *latent] state after it
-    log_probs: torch.Tensor        # [B, S] summed over dimensions, float64
-    log_prob_means: torch.Tensor   # [B, S] per-dimension mean, for logs
+    final: torch.Tensor  # [B, *latent]
+    steps: list[int]  # indices into the schedule of the trained steps
+    latents: torch.Tensor  # [B, S, *latent] state before each trained step
+    next_latents: torch.Tensor  # [B, S, *latent] state after it
+    log_probs: torch.Tensor  # [B, S] summed over dimensions, float64
+    log_prob_means: torch.Tensor  # [B, S] per-dimension mean, for logs
 
 
-def step_distribution(policy: Policy, x: torch.Tensor, index: int, schedule: Schedule, cond: torch.Tensor,
-                      uncond: torch.Tensor | None, cfg: float, sde: SdeConfig) -> StepDistribution:
+def step_distribution(
+    policy: Policy,
+    x: torch.Tensor,
+    index: int,
+    schedule: Schedule,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    cfg: float,
+    sde: SdeConfig,
+) -> StepDistribution:
     """The distribution of the state after step `index`, from the state `x` before it."""
     v = guided_velocity(policy, x, schedule.timesteps[index], cond, uncond, cfg)
-    return sde_distribution(x, v, schedule.sigmas[index], schedule.sigmas[index + 1], sde.noise_level,
-                            sde.kind, schedule.sigma_max)
+    return sde_distribution(
+        x, v, schedule.sigmas[index], schedule.sigmas[index + 1], sde.noise_level, sde.kind, schedule.sigma_max
+    )
 
 
 @torch.no_grad()
-def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, generators: Sequence[torch.Generator],
-           latent_shape: tuple[int, ...], schedule: Schedule, cfg: float, sde: SdeConfig, steps: Sequence[int],
-           storage_dtype: torch.dtype = torch.float32, initial: torch.Tensor | None = None) -> LatentTrajectory:
+def sample(
+    policy: Policy,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    generators: Sequence[torch.Generator],
+    latent_shape: tuple[int, ...],
+    schedule: Schedule,
+    cfg: float,
+    sde: SdeConfig,
+    steps: Sequence[int],
+    storage_dtype: torch.dtype = torch.float32,
+    initial: torch.Tensor | None = None,
+) -> LatentTrajectory:
     """Sample a batch: one CPU generator per sample gives its initial noise and then its step noises,
     so a sample is the same whatever batch it is in and whatever device runs the model."""
     batch = cond.shape[0]
@@ -136,13 +163,23 @@ def sample(policy: Policy, cond: torch.Tensor, uncond: torch.Tensor | None, gene
         latents=torch.stack(before, 1) if before else empty,
         next_latents=torch.stack(after, 1) if after else empty,
         log_probs=torch.stack(log_probs, 1) if log_probs else torch.zeros((batch, 0), dtype=torch.float64),
-        log_prob_means=torch.stack(log_prob_means, 1) if log_prob_means else torch.zeros((batch, 0), dtype=torch.float64),
+        log_prob_means=torch.stack(log_prob_means, 1)
+        if log_prob_means
+        else torch.zeros((batch, 0), dtype=torch.float64),
     )
 
 
-def recompute_log_probs(policy: Policy, latents: torch.Tensor, next_latents: torch.Tensor, steps: Sequence[int],
-                        schedule: Schedule, cond: torch.Tensor, uncond: torch.Tensor | None, cfg: float,
-                        sde: SdeConfig) -> torch.Tensor:
+def recompute_log_probs(
+    policy: Policy,
+    latents: torch.Tensor,
+    next_latents: torch.Tensor,
+    steps: Sequence[int],
+    schedule: Schedule,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    cfg: float,
+    sde: SdeConfig,
+) -> torch.Tensor:
     """Log-probs `[B, S]` of stored transitions under the policy as it is now (with gradients)."""
     out = []
     for k, index in enumerate(steps):

@@ -58,8 +58,15 @@ def _per_sample(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor
     return t.reshape(-1, *([1] * (like.ndim - 1))) if t.ndim else t.reshape(*([1] * like.ndim))
 
 
-def sde_distribution(x: torch.Tensor, v: torch.Tensor, sigma: float, sigma_next: float, noise_level: float,
-                     kind: SdeKind = "flow_grpo", sigma_max: float | None = None) -> StepDistribution:
+def sde_distribution(
+    x: torch.Tensor,
+    v: torch.Tensor,
+    sigma: float,
+    sigma_next: float,
+    noise_level: float,
+    kind: SdeKind = "flow_grpo",
+    sigma_max: float | None = None,
+) -> StepDistribution:
     """The distribution of x' given x and the velocity v, in float64 (bf16 overflows here, and
     float32 rounds the mean more coarsely than the policy changes it).
 

@@ -31,11 +31,11 @@ class StoredSample:
     sample_id: str
     prompt: str
     advantage: float
-    steps: tuple[int, ...]        # schedule indices of the trained steps
-    latents: torch.Tensor         # [S, *latent] state before each step
-    next_latents: torch.Tensor    # [S, *latent] state after it
-    log_probs: torch.Tensor       # [S] float64, summed over the latent, under the policy that sampled it
-    prompt_id: str = ""           # its group; "" where a caller has none: the prompt tells groups apart
+    steps: tuple[int, ...]  # schedule indices of the trained steps
+    latents: torch.Tensor  # [S, *latent] state before each step
+    next_latents: torch.Tensor  # [S, *latent] state after it
+    log_probs: torch.Tensor  # [S] float64, summed over the latent, under the policy that sampled it
+    prompt_id: str = ""  # its group; "" where a caller has none: the prompt tells groups apart
 
     @property
     def group(self) -> tuple[str, str]:
@@ -114,11 +114,18 @@ class UpdateMetrics:
     def as_dict(self) -> dict[str, float | int | None]:
         t = self.terms
         return {
-            "loss": self.loss, "policy_loss": self._mean([x.policy_loss for x in t]), "kl": self._mean([x.kl for x in t]),
-            "clip_fraction": self.clip_fraction, "ratio_deviation": self._mean([abs(x.ratio - 1) for x in t]),
-            "approx_kl": self._mean([x.approx_kl for x in t]), "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
-            "grad_norm": self._mean(self.grad_norms), "optimizer_steps": self.optimizer_steps,
-            "skipped_nonfinite": self.skipped_nonfinite, "terms": len(t), "latent_dims": self.latent_dims,
+            "loss": self.loss,
+            "policy_loss": self._mean([x.policy_loss for x in t]),
+            "kl": self._mean([x.kl for x in t]),
+            "clip_fraction": self.clip_fraction,
+            "ratio_deviation": self._mean([abs(x.ratio - 1) for x in t]),
+            "approx_kl": self._mean([x.approx_kl for x in t]),
+            "on_policy_ratio_deviation": self.on_policy_ratio_deviation,
+            "grad_norm": self._mean(self.grad_norms),
+            "optimizer_steps": self.optimizer_steps,
+            "skipped_nonfinite": self.skipped_nonfinite,
+            "terms": len(t),
+            "latent_dims": self.latent_dims,
         }
 
 
@@ -145,8 +152,16 @@ def group_minibatches(samples: Sequence[StoredSample], size: int, rng: np.random
 class Trainer:
     """Holds the optimizer (and EMA) across rounds; `train` runs one round's update."""
 
-    def __init__(self, policy: Policy, grpo: GrpoConfig, sde: SdeConfig, schedule: Schedule, cfg: float,
-                 negative_prompt: str = "", world: World | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        grpo: GrpoConfig,
+        sde: SdeConfig,
+        schedule: Schedule,
+        cfg: float,
+        negative_prompt: str = "",
+        world: World | None = None,
+    ) -> None:
         self.policy = policy
         self.world = world or World()
         # A policy sharded with FSDP gathers weights from every rank at each model call: every rank
@@ -159,20 +174,30 @@ class Trainer:
         self.params = policy.trainable_parameters()
         if not self.params:
             raise ValueError("the policy has no trainable parameters (attach an adapter first)")
-        self.optimizer = torch.optim.AdamW(self.params, lr=grpo.lr, betas=tuple(grpo.betas),  # type: ignore[arg-type]
-                                           weight_decay=grpo.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.params,
+            lr=grpo.lr,
+            betas=tuple(grpo.betas),  # type: ignore[arg-type]
+            weight_decay=grpo.weight_decay,
+        )
         self.ema = Ema(self.params, grpo.ema.decay) if grpo.ema.enabled else None
         self.uncond = policy.encode([negative_prompt]) if cfg > 1 else None
         self._cond: dict[str, torch.Tensor] = {}
 
-    def train(self, samples: Sequence[StoredSample], rng: np.random.Generator,
-              progress: Callable[[int, int], None] | None = None) -> UpdateMetrics:
+    def train(
+        self,
+        samples: Sequence[StoredSample],
+        rng: np.random.Generator,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> UpdateMetrics:
         """`inner_epochs` passes over the samples in minibatches of whole prompt groups
         (`group_minibatches`). Every rank draws the same minibatches from the same rng."""
         metrics = UpdateMetrics(latent_dims=samples[0].latent_dims if samples else None)
         batches = []
         for _ in range(self.grpo.inner_epochs):
-            batches += [[samples[i] for i in batch] for batch in group_minibatches(samples, self.grpo.minibatch_samples, rng)]
+            batches += [
+                [samples[i] for i in batch] for batch in group_minibatches(samples, self.grpo.minibatch_samples, rng)
+            ]
         for n, batch in enumerate(batches):
             self._optimizer_step(batch, metrics, first=n == 0)
             if progress:
@@ -200,9 +225,16 @@ class Trainer:
             (out.loss.sum() * 0.0 if padding else out.loss.sum() / count).backward()
             if padding:
                 continue
-            stats.setdefault(i, []).append(TermStats(
-                value, float(out.policy_loss.sum()), float(out.kl.sum()), bool(out.clipped.any()),
-                float(out.ratio.sum()), float(out.approx_kl.sum())))
+            stats.setdefault(i, []).append(
+                TermStats(
+                    value,
+                    float(out.policy_loss.sum()),
+                    float(out.kl.sum()),
+                    bool(out.clipped.any()),
+                    float(out.ratio.sum()),
+                    float(out.approx_kl.sum()),
+                )
+            )
         mine = [stats.get(i, []) for i in self.world.mine(range(len(batch)))]
         if self.world.size > 1:
             finite = self._all_reduce_grads(finite)
@@ -218,6 +250,8 @@ class Trainer:
             return
         if first:
             metrics.on_policy_ratio_deviation = max(abs(t.ratio - 1) for t in terms) if terms else None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_now()
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update()
@@ -225,9 +259,20 @@ class Trainer:
         metrics.grad_norms.append(norm)
         metrics.optimizer_steps += 1
 
+    def steps_taken(self) -> int:
+        """Optimizer steps of the whole run so far: AdamW's own count, which resuming restores."""
+        state = self.optimizer.state.get(self.params[0], {})
+        return int(state["step"]) if "step" in state else 0
+
+    def lr_now(self) -> float:
+        """The lr of the next optimizer step: `grpo.lr`, after a linear warm-up of `grpo.warmup_steps`."""
+        warmup = self.grpo.warmup_steps
+        return self.grpo.lr * min(1.0, (self.steps_taken() + 1) / warmup) if warmup else self.grpo.lr
+
     def _share(self, batch: Sequence[StoredSample]) -> list[tuple[int, int, bool]]:
         """This rank's (sample index, step, padding) terms of a minibatch. In lockstep every rank runs
         as many terms as the busiest one, topped up with padding: a real term that weighs nothing."""
+
         def terms(world: World) -> list[tuple[int, int, bool]]:
             return [(i, k, False) for i in world.mine(range(len(batch))) for k in range(len(batch[i].steps))]
 
@@ -242,19 +287,21 @@ class Trainer:
         """Sum the adapter's gradients over the ranks (one flat buffer, one collective); True when
         every rank's loss was finite."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        flat = torch.cat([g.reshape(-1).float() for g in grads] + [torch.tensor([0.0 if finite else 1.0], device=grads[0].device)])
+        flat = torch.cat(
+            [g.reshape(-1).float() for g in grads] + [torch.tensor([0.0 if finite else 1.0], device=grads[0].device)]
+        )
         all_reduce_sum(self.world, flat, "summing the update's gradients")
         offset = 0
         for p, g in zip(self.params, grads):
-            p.grad = flat[offset: offset + g.numel()].view_as(g).to(g.dtype)
+            p.grad = flat[offset : offset + g.numel()].view_as(g).to(g.dtype)
             offset += g.numel()
         return bool(flat[-1] == 0)
 
     def _term(self, sample: StoredSample, k: int) -> StepLoss:
         device = self.policy.device
         cond = self._encode(sample.prompt)
-        x = sample.latents[k: k + 1].to(device, torch.float32)
-        x_next = sample.next_latents[k: k + 1].to(device, torch.float32)
+        x = sample.latents[k : k + 1].to(device, torch.float32)
+        x_next = sample.next_latents[k : k + 1].to(device, torch.float32)
         index = sample.steps[k]
         dist = step_distribution(self.policy, x, index, self.schedule, cond, self.uncond, self.cfg, self.sde)
         kl = None
@@ -263,7 +310,7 @@ class Trainer:
                 ref = step_distribution(self.policy, x, index, self.schedule, cond, self.uncond, self.cfg, self.sde)
             kl = gaussian_kl(dist.mean, ref.mean, dist.std)
         advantage = torch.tensor([sample.advantage], dtype=torch.float64, device=device)
-        old = sample.log_probs[k: k + 1].to(device, torch.float64)
+        old = sample.log_probs[k : k + 1].to(device, torch.float64)
         return step_loss(dist.log_prob(x_next), old, advantage, self.grpo.clip, kl, self.grpo.beta, x_next[0].numel())
 
     def _encode(self, prompt: str) -> torch.Tensor:

@@ -32,14 +32,15 @@ STATE = "state.json"
 @dataclass(frozen=True)
 class RoundData:
     samples: list[StoredSample]
-    skipped_samples: int      # failed, or in a group with nothing to compare against (no advantage)
-    skipped_groups: int       # prompt groups with no trainable sample at all
+    skipped_samples: int  # failed, or in a group with nothing to compare against (no advantage)
+    skipped_groups: int  # prompt groups with no trainable sample at all
     reward_mean: float | None
     reward_std: float | None
 
 
-def stored_samples(rollout_dir: Path, samples: pa.Table, rewards: pa.Table, schedule: Schedule,
-                   round_name: str) -> RoundData:
+def stored_samples(
+    rollout_dir: Path, samples: pa.Table, rewards: pa.Table, schedule: Schedule, round_name: str
+) -> RoundData:
     """The round's trainable samples: rollout rows with an advantage in the rewards table."""
     fix = f"rerun the round's score stage on this rollout: dvc repro score@{round_name}"
     rollout_ids = samples.column("sample_id").to_pylist()
@@ -87,8 +88,16 @@ def _load_sample(rollout_dir: Path, row: dict, advantage: float, schedule: Sched
         raise UserError(f"{path} was sampled with another schedule than rollout.steps/shift say", fix)
     # Kept in their storage dtype (bf16 from a GPU rollout) and in their file: safetensors maps it,
     # so a state is read when the trainer casts it, and ranks on one node share the pages.
-    return StoredSample(row["sample_id"], row["prompt"], advantage, steps, t["latents"], t["next_latents"],
-                        t["log_probs"].double(), prompt_id=row["prompt_id"])
+    return StoredSample(
+        row["sample_id"],
+        row["prompt"],
+        advantage,
+        steps,
+        t["latents"],
+        t["next_latents"],
+        t["log_probs"].double(),
+        prompt_id=row["prompt_id"],
+    )
 
 
 def load_trainer_state(trainer: Trainer, directory: Path) -> dict:
@@ -97,14 +106,18 @@ def load_trainer_state(trainer: Trainer, directory: Path) -> dict:
     try:
         state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{state_path} is not valid JSON ({exc})", "rerun the stage that wrote it: dvc repro -f") from None
+        raise UserError(
+            f"{state_path} is not valid JSON ({exc})", "rerun the stage that wrote it: dvc repro -f"
+        ) from None
     path = directory / TRAINER_STATE
     if path.is_file():
         try:
             trainer.load_state_tensors(load_file(str(path)))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise UserError(f"the trainer state {path} does not fit this adapter ({exc})",
-                            "use the grpo/lora settings it was trained with, or start again from base") from None
+            raise UserError(
+                f"the trainer state {path} does not fit this adapter ({exc})",
+                "use the grpo/lora settings it was trained with, or start again from base",
+            ) from None
     return state
 
 

@@ -7,10 +7,14 @@ gradient is needed, the hardware), so the policy's transformer is set to one dif
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 
 from worldr1.errors import UserError
+
+if TYPE_CHECKING:
+    from diffusers import ModelMixin
 
 #: torch's own FlashAttention kernel: one kernel for forward with and without autograd, on CUDA in
 #: bf16/fp16 and on the CPU (where it is what torch picks anyway, so the toy numbers do not move).
@@ -27,12 +31,14 @@ def resolve_attention(name: str, device: torch.device, dtype: torch.dtype) -> st
         return EFFICIENT if device.type == "cuda" and dtype == torch.float32 else FLASH
     known = [b.value for b in AttentionBackendName]
     if name not in known:
-        raise UserError(f"unknown policy.attention {name!r}",
-                        f"use auto, or one of diffusers' attention backends: {', '.join(known)}")
+        raise UserError(
+            f"unknown policy.attention {name!r}",
+            f"use auto, or one of diffusers' attention backends: {', '.join(known)}",
+        )
     return name
 
 
-def pin_attention(transformer: torch.nn.Module, backend: str) -> None:
+def pin_attention(transformer: ModelMixin, backend: str) -> None:
     """Every attention module of a diffusers transformer computes with `backend`."""
     # diffusers warns at every call that backends are experimental; the choice here is deliberate.
     quiet = logging.getLogger("diffusers.models.modeling_utils")

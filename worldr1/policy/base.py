@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
+
+if TYPE_CHECKING:
+    from worldr1.config import PolicyConfig
 
 
 @runtime_checkable
@@ -28,8 +32,7 @@ class Policy(Protocol):
         """Text embeddings `[B, L, D]`, padded to a fixed length so prompts batch together."""
         ...
 
-    def velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        ...
+    def velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor: ...
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Frames `uint8 [B, F, H, W, 3]` of the latents."""
@@ -39,9 +42,11 @@ class Policy(Protocol):
         """Inside: the model with its adapter disabled (the KL reference)."""
         ...
 
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        ...
+    def trainable_parameters(self) -> list[torch.nn.Parameter]: ...
 
+    def load_adapter(self, directory: Path, cfg: PolicyConfig) -> None:
+        """Swap the attached adapter's weights for those saved in `directory`."""
+        ...
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

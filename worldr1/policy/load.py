@@ -14,6 +14,7 @@ from worldr1.policy.lora import LoraPolicy
 def load_policy(cfg: PolicyConfig, device: torch.device | None = None, root: str = ".") -> LoraPolicy:
     """The policy, its transformer's attention pinned to `policy.attention` (`policy.attention` names
     the kernel in use afterwards), so every stage that runs it computes the same attention."""
+    policy: LoraPolicy
     if cfg.model == "toy":
         from worldr1.policy.toy import load_toy
         from worldr1.store import Paths

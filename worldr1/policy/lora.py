@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from peft import LoraConfig as PeftLoraConfig
@@ -19,13 +20,18 @@ from worldr1.errors import UserError
 from worldr1.ids import derive_seed
 from worldr1.store import sort_safetensors_metadata
 
+if TYPE_CHECKING:
+    from diffusers import ModelMixin
+
 ADAPTER = "default"
 WEIGHTS = "pytorch_lora_weights.safetensors"
 PREFIX = "transformer."
 
 
 def lora_config(cfg: LoraConfig) -> PeftLoraConfig:
-    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.targets), init_lora_weights=True)
+    # peft annotates lora_alpha as int but scales by it as a float (alpha / r).
+    alpha = cast(int, cfg.alpha)
+    return PeftLoraConfig(r=cfg.rank, lora_alpha=alpha, target_modules=list(cfg.targets), init_lora_weights=True)
 
 
 def attach(transformer: torch.nn.Module, cfg: LoraConfig, seed: int) -> None:
@@ -34,19 +40,27 @@ def attach(transformer: torch.nn.Module, cfg: LoraConfig, seed: int) -> None:
         try:
             transformer.add_adapter(lora_config(cfg), adapter_name=ADAPTER)  # type: ignore[operator]
         except ValueError as exc:  # peft: a target module name matches nothing
-            raise UserError(f"policy.lora.targets {list(cfg.targets)} do not fit this model ({exc})",
-                            "name attention projections of WanTransformer3DModel, e.g. to_q, to_k, to_v, to_out.0") from None
+            raise UserError(
+                f"policy.lora.targets {list(cfg.targets)} do not fit this model ({exc})",
+                "name attention projections of WanTransformer3DModel, e.g. to_q, to_k, to_v, to_out.0",
+            ) from None
 
 
 def save(transformer: torch.nn.Module, directory: Path, cfg: LoraConfig) -> None:
     """Write the adapter as diffusers' `pytorch_lora_weights.safetensors` (with rank/alpha metadata)."""
-    state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()}
+    state = {
+        k: v.detach().to("cpu").contiguous()
+        for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()
+    }
     metadata = lora_config(cfg).to_dict()
     metadata["target_modules"] = sorted(metadata["target_modules"])
     from diffusers import WanPipeline  # here: it imports transformers, which the toy policy never needs
 
-    WanPipeline.save_lora_weights(directory, transformer_lora_layers=state,
-                                  transformer_lora_adapter_metadata=json.loads(json.dumps(metadata, default=str)))
+    WanPipeline.save_lora_weights(
+        directory,
+        transformer_lora_layers=state,
+        transformer_lora_adapter_metadata=json.loads(json.dumps(metadata, default=str)),
+    )
     sort_safetensors_metadata(directory / WEIGHTS)
 
 
@@ -54,7 +68,9 @@ def load(transformer: torch.nn.Module, directory: Path, cfg: LoraConfig) -> None
     """Load the weights of an adapter saved by `save` into the attached adapter (same rank and targets)."""
     path = directory / WEIGHTS
     if not path.is_file():
-        raise UserError(f"no LoRA adapter at {path}", "run the stage that makes it first (dvc repro), or fix the round's prev")
+        raise UserError(
+            f"no LoRA adapter at {path}", "run the stage that makes it first (dvc repro), or fix the round's prev"
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             state = {k.removeprefix(PREFIX): f.get_tensor(k) for k in f.keys()}
@@ -77,7 +93,7 @@ class LoraPolicy:
     """What every policy with a diffusers transformer and a peft adapter shares (Wan, the toy policy):
     the reference (adapter off), the trainable parameters, and the adapter's life cycle."""
 
-    transformer: torch.nn.Module
+    transformer: ModelMixin  # a diffusers transformer with peft's adapter methods
     device: torch.device
     dtype: torch.dtype
     sharded: bool = False  # over the ranks, with FSDP (`shard`)
@@ -85,11 +101,11 @@ class LoraPolicy:
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[None]:
-        self.transformer.disable_adapters()  # type: ignore[operator]
+        self.transformer.disable_adapters()
         try:
             yield
         finally:
-            self.transformer.enable_adapters()  # type: ignore[operator]
+            self.transformer.enable_adapters()
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for n, p in self.transformer.named_parameters() if "lora_" in n]
@@ -98,12 +114,12 @@ class LoraPolicy:
         """Gradient checkpointing on GPU, where activations of 81 frames at 480p do not fit
         otherwise; on the CPU it would only cost time. It recomputes, so the numbers stay the same."""
         if self.device.type == "cuda":
-            self.transformer.enable_gradient_checkpointing()  # type: ignore[operator]
+            self.transformer.enable_gradient_checkpointing()
 
     def shard(self, world: World) -> None:
         """Shard the frozen transformer over the ranks (FSDP), one Wan block at a time; the adapter
         stays whole on every rank. After this, every rank must run the transformer equally often."""
-        shard_frozen(world, self.transformer, list(self.transformer.blocks), self.trainable_parameters())  # type: ignore[arg-type]
+        shard_frozen(world, self.transformer, list(self.transformer.blocks), self.trainable_parameters())
         self.sharded = world.size > 1
 
     def attach_adapter(self, cfg: PolicyConfig, seed: int, directory: Path | None = None) -> None:

@@ -89,10 +89,18 @@ class ToyTextEncoder(torch.nn.Module):
 def toy_transformer(net: ToyPolicyNetConfig, seed: int) -> WanTransformer3DModel:
     with seeded(seed):
         return WanTransformer3DModel(
-            patch_size=(1, net.patch, net.patch), num_attention_heads=net.heads, attention_head_dim=net.head_dim,
-            in_channels=net.latent_channels, out_channels=net.latent_channels, text_dim=net.text_dim,
-            freq_dim=net.dim, ffn_dim=net.ffn_dim, num_layers=net.layers, cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
+            patch_size=(1, net.patch, net.patch),
+            num_attention_heads=net.heads,
+            attention_head_dim=net.head_dim,
+            in_channels=net.latent_channels,
+            out_channels=net.latent_channels,
+            text_dim=net.text_dim,
+            freq_dim=net.dim,
+            ffn_dim=net.ffn_dim,
+            num_layers=net.layers,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            rope_max_seq_len=64,
         )
 
 
@@ -104,15 +112,30 @@ class ToyAutoencoder(torch.nn.Module):
     """Frames `[N, 3, H, W]` in [-1, 1] <-> latents `[N, C, H/4, W/4]`, normalised to zero mean and
     unit std per channel over the training frames (the `mean`/`std` buffers, as Wan's VAE config has)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, channels: int, width: int) -> None:
         super().__init__()
         down = torch.nn.AvgPool2d(2)
-        self.encoder = torch.nn.Sequential(_block(3, width), down, _block(width, 2 * width), down,
-                                           _block(2 * width, 2 * width), torch.nn.Conv2d(2 * width, channels, 1))
+        self.encoder = torch.nn.Sequential(
+            _block(3, width),
+            down,
+            _block(width, 2 * width),
+            down,
+            _block(2 * width, 2 * width),
+            torch.nn.Conv2d(2 * width, channels, 1),
+        )
         up = torch.nn.Upsample(scale_factor=2.0, mode="nearest")
-        self.decoder = torch.nn.Sequential(_block(channels, 2 * width), _block(2 * width, 2 * width), up,
-                                           _block(2 * width, width), up, _block(width, width),
-                                           torch.nn.Conv2d(width, 3, 3, 1, 1))
+        self.decoder = torch.nn.Sequential(
+            _block(channels, 2 * width),
+            _block(2 * width, 2 * width),
+            up,
+            _block(2 * width, width),
+            up,
+            _block(width, width),
+            torch.nn.Conv2d(width, 3, 3, 1, 1),
+        )
         self.register_buffer("mean", torch.zeros(channels))
         self.register_buffer("std", torch.ones(channels))
 
@@ -134,16 +157,25 @@ def video_latents(ae: ToyAutoencoder, frames: torch.Tensor | np.ndarray, batch: 
     b, f = x.shape[:2]
     flat = x.flatten(0, 1)
     with torch.no_grad():
-        z = torch.cat([ae.encode(flat[i: i + batch]) for i in range(0, len(flat), batch)])
+        z = torch.cat([ae.encode(flat[i : i + batch]) for i in range(0, len(flat), batch)])
     return z.view(b, f, *z.shape[1:]).movedim(2, 1).contiguous()
 
 
 class ToyPolicy(LoraPolicy):
-    def __init__(self, transformer: WanTransformer3DModel, text_encoder: ToyTextEncoder, tokenizer: ToyTokenizer,
-                 autoencoder: ToyAutoencoder, device: torch.device, dtype: torch.dtype = torch.float32,
-                 name: str = NAME) -> None:
+    def __init__(
+        self,
+        transformer: WanTransformer3DModel,
+        text_encoder: ToyTextEncoder,
+        tokenizer: ToyTokenizer,
+        autoencoder: ToyAutoencoder,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        name: str = NAME,
+    ) -> None:
         # diffusers warns on any dtype cast of Wan (its norms want fp32): cast only to a different dtype.
-        self.transformer = transformer.to(device=device) if transformer.dtype == dtype else transformer.to(device, dtype)
+        self.transformer = (
+            transformer.to(device=device) if transformer.dtype == dtype else transformer.to(device, dtype)
+        )
         self.text_encoder = text_encoder.to(device=device)
         self.autoencoder = autoencoder.to(device=device)
         self.tokenizer = tokenizer
@@ -155,7 +187,9 @@ class ToyPolicy(LoraPolicy):
             module.eval()
 
     @classmethod
-    def fresh(cls, net: ToyPolicyNetConfig, prompts: list[str], seed: int, device: torch.device | None = None) -> ToyPolicy:
+    def fresh(
+        cls, net: ToyPolicyNetConfig, prompts: list[str], seed: int, device: torch.device | None = None
+    ) -> ToyPolicy:
         """Random weights, for the pretrain stage to train (and tests to build cheaply)."""
         tokenizer = ToyTokenizer.fit(prompts, net.max_words)
         with seeded(seed + 1):
@@ -185,8 +219,12 @@ class ToyPolicy(LoraPolicy):
 
     def clean(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """The model's estimate of the clean video under `latents` at `timestep`."""
-        out = self.transformer(hidden_states=latents.to(self.dtype), timestep=timestep.to(self.device),
-                               encoder_hidden_states=text, return_dict=False)[0]
+        out = self.transformer(
+            hidden_states=latents.to(self.dtype),
+            timestep=timestep.to(self.device),
+            encoder_hidden_states=text,
+            return_dict=False,
+        )[0]
         return out.float()
 
     @torch.no_grad()
@@ -210,8 +248,10 @@ def load_toy(directory: Path, dtype: str = "auto", device: torch.device | None =
     """The toy policy the `toy-pretrain` stage wrote to `directory`."""
     device = device or default_device()
     if not (directory / TOKENIZER).is_file():
-        raise UserError(f"no pretrained toy policy in {directory}",
-                        "run `dvc repro toy-pretrain` (policy.model toy is trained by the pipeline itself)")
+        raise UserError(
+            f"no pretrained toy policy in {directory}",
+            "run `dvc repro toy-pretrain` (policy.model toy is trained by the pipeline itself)",
+        )
     try:
         tokenizer = ToyTokenizer.from_json((directory / TOKENIZER).read_text())
         transformer = WanTransformer3DModel.from_pretrained(directory / TRANSFORMER, local_files_only=True)
@@ -222,6 +262,8 @@ def load_toy(directory: Path, dtype: str = "auto", device: torch.device | None =
         ae = ToyAutoencoder(ae_state["mean"].numel(), ae_state["encoder.0.0.weight"].shape[0])
         ae.load_state_dict(ae_state)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
-        raise UserError(f"the toy policy in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
-                        "rerun `dvc repro -f toy-pretrain`") from None
+        raise UserError(
+            f"the toy policy in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
+            "rerun `dvc repro -f toy-pretrain`",
+        ) from None
     return ToyPolicy(transformer, encoder, tokenizer, ae, device, resolve_dtype(dtype, device))

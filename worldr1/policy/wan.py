@@ -29,8 +29,9 @@ WAN_MAX_SEQUENCE_LENGTH = 512
 
 
 class WanPolicy(lora.LoraPolicy):
-    def __init__(self, pipe: WanPipeline, name: str, device: torch.device, dtype: torch.dtype,
-                 max_sequence_length: int) -> None:
+    def __init__(
+        self, pipe: WanPipeline, name: str, device: torch.device, dtype: torch.dtype, max_sequence_length: int
+    ) -> None:
         self.pipe = pipe
         self.name = name
         self.device = device
@@ -54,13 +55,18 @@ class WanPolicy(lora.LoraPolicy):
 
     @torch.no_grad()
     def encode(self, texts: list[str]) -> torch.Tensor:
-        embeds, _ = self.pipe.encode_prompt(texts, do_classifier_free_guidance=False,
-                                            max_sequence_length=self.max_sequence_length, device=self.device)
+        embeds, _ = self.pipe.encode_prompt(
+            texts, do_classifier_free_guidance=False, max_sequence_length=self.max_sequence_length, device=self.device
+        )
         return embeds.to(self.dtype)
 
     def velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        out = self.transformer(hidden_states=latents.to(self.dtype), timestep=timestep.to(self.device),
-                               encoder_hidden_states=text, return_dict=False)[0]
+        out = self.transformer(
+            hidden_states=latents.to(self.dtype),
+            timestep=timestep.to(self.device),
+            encoder_hidden_states=text,
+            return_dict=False,
+        )[0]
         return out.float()
 
     @torch.no_grad()
@@ -85,11 +91,15 @@ def load_wan(cfg: PolicyConfig, device: torch.device | None = None) -> WanPolicy
     repo = PRESETS.get(cfg.model, cfg.model)
     if "/" not in repo and not Path(repo).exists():
         known = ", ".join(["tiny", *PRESETS])
-        raise UserError(f"unknown policy.model {cfg.model!r}", f"use one of {known}, a Hugging Face repo id or a local folder")
+        raise UserError(
+            f"unknown policy.model {cfg.model!r}", f"use one of {known}, a Hugging Face repo id or a local folder"
+        )
     path = weights.require(repo, "model_index.json")
     try:
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", torch_dtype=torch.float32, local_files_only=True)
         pipe = WanPipeline.from_pretrained(path, vae=vae, torch_dtype=dtype, local_files_only=True)
     except (OSError, ValueError, KeyError, SafetensorError) as exc:
-        raise UserError(f"could not load Wan from {path}: {exc}", "check that the folder is a complete diffusers snapshot") from None
+        raise UserError(
+            f"could not load Wan from {path}: {exc}", "check that the folder is a complete diffusers snapshot"
+        ) from None
     return WanPolicy(pipe, repo, device, dtype, WAN_MAX_SEQUENCE_LENGTH)

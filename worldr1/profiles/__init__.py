@@ -12,6 +12,7 @@ comments (the base's explained the base's value). The overlay's header replaces 
 `evaluate.policy` at the last of them. Every other value comes from the profile, explicitly: DVC
 tracks params key by key, so nothing may hide in a default.
 """
+
 from __future__ import annotations
 
 import io
@@ -62,11 +63,14 @@ def load(name: str) -> CommentedMap:
         parent = doc.pop("extends")
         doc.ca.items.pop("extends", None)
         if parent not in available():
-            raise UserError(f"profile {chain[-1]} extends unknown profile {parent!r}",
-                            f"extend one of {', '.join(available())}")
+            raise UserError(
+                f"profile {chain[-1]} extends unknown profile {parent!r}", f"extend one of {', '.join(available())}"
+            )
         if parent in chain:
-            raise UserError(f"profile {chain[-1]} extends {parent}, a loop: {' -> '.join([*chain, parent])}",
-                            f"end the chain at a complete profile ({BASE})")
+            raise UserError(
+                f"profile {chain[-1]} extends {parent}, a loop: {' -> '.join([*chain, parent])}",
+                f"end the chain at a complete profile ({BASE})",
+            )
         chain.append(parent)
     base, tail = doc, _normalize(doc)
     for (overlay, description), overlay_name in zip(reversed(docs), reversed(chain[:-1]), strict=True):
@@ -214,8 +218,10 @@ def _comment_lines(lines: list[str]) -> tuple[list[str], list[str]]:
 def _merge(base: CommentedMap, overlay: CommentedMap, name: str, base_name: str, where: str = "") -> None:
     for key, value in overlay.items():
         if key not in base:
-            raise UserError(f"profile {name} sets {where}{key}, which is no param of the base profile {base_name}",
-                            f"correct the key, or add the param to {base_name}.yaml first")
+            raise UserError(
+                f"profile {name} sets {where}{key}, which is no param of the base profile {base_name}",
+                f"correct the key, or add the param to {base_name}.yaml first",
+            )
         new = overlay.ca.items.get(key, [None, None, None, None])
         old = _slot(base, key)
         blanks, comments = _comment_lines(_lines(old[1]))

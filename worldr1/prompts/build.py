@@ -48,7 +48,9 @@ def toy_prompt_seed(seed: int, split: str, index: int) -> int:
     return derive_seed(seed, "toy-prompts", split, index) % 2**31
 
 
-def build_prompt_set(cfg: PromptsConfig, seed: int, root: str = ".", toy_prompt: Callable[[int], str] | None = None) -> PromptSet:
+def build_prompt_set(
+    cfg: PromptsConfig, seed: int, root: str = ".", toy_prompt: Callable[[int], str] | None = None
+) -> PromptSet:
     """Every source of `cfg`; `toy_prompt(scene_seed)` writes the toy world's prompts when `cfg.toy`
     asks for some (the caller brings it: the prompt grammar knows no toy world)."""
     if (cfg.toy.train or cfg.toy.test) and toy_prompt is None:
@@ -68,8 +70,9 @@ def build_prompt_set(cfg: PromptsConfig, seed: int, root: str = ".", toy_prompt:
         count = getattr(cfg.toy, split)
         if count:
             assert toy_prompt is not None
-            lines += [(SourceLine(toy_prompt(toy_prompt_seed(seed, split, i)), TOY_SOURCE, i), split)
-                      for i in range(count)]
+            lines += [
+                (SourceLine(toy_prompt(toy_prompt_seed(seed, split, i)), TOY_SOURCE, i), split) for i in range(count)
+            ]
 
     kept: dict[str, tuple[SourceLine, str]] = {}
     duplicates = 0
@@ -83,13 +86,20 @@ def build_prompt_set(cfg: PromptsConfig, seed: int, root: str = ".", toy_prompt:
             continue
         kept[pid] = (line, split)
 
-    rows: dict[str, list[object]] = {k: [] for k in
-                                     ("prompt_id", "split", "text", "camera", "camera_reason", "source", "source_line")}
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("prompt_id", "split", "text", "camera", "camera_reason", "source", "source_line")
+    }
     for pid, (line, split) in kept.items():
         text = normalize_text(line.text)
         parse = parse_camera(text)
-        for key, value in (("prompt_id", pid), ("split", split), ("text", text),
-                           ("camera", [p.value for p in parse.primitives]), ("camera_reason", parse.reason),
-                           ("source", line.source), ("source_line", line.line)):
+        for key, value in (
+            ("prompt_id", pid),
+            ("split", split),
+            ("text", text),
+            ("camera", [p.value for p in parse.primitives]),
+            ("camera_reason", parse.reason),
+            ("source", line.source),
+            ("source_line", line.line),
+        ):
             rows[key].append(value)
     return PromptSet(pa.table(rows), skipped, duplicates)

@@ -41,8 +41,9 @@ def yaw(angle_rad: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def segment_pose(move: Primitive, rot0: np.ndarray, centre0: np.ndarray, u: float,
-                 scale: MotionScale) -> tuple[np.ndarray, np.ndarray]:
+def segment_pose(
+    move: Primitive, rot0: np.ndarray, centre0: np.ndarray, u: float, scale: MotionScale
+) -> tuple[np.ndarray, np.ndarray]:
     """Camera-to-world rotation and centre after fraction `u` in [0, 1] of one primitive."""
     right, forward = rot0[:, 0], rot0[:, 2]
     pan = np.radians(scale.pan_deg) * u

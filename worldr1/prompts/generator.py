@@ -17,49 +17,86 @@ from worldr1.prompts.camera import Primitive, camera_sentence_for
 _PLACES: dict[str, tuple[list[str], list[str]]] = {
     "nature": (
         [
-            "A weathered stone lighthouse", "A lone wind-bent cypress tree", "A moss-covered granite boulder",
-            "A wooden fishing hut on stilts", "A ruined Roman aqueduct", "A red canoe pulled onto the shore",
-            "A tall basalt sea stack", "A field of blooming lavender", "A small Norwegian stave church",
-            "An ancient stone circle", "A hollow fallen redwood trunk", "A turquoise glacial lake",
+            "A weathered stone lighthouse",
+            "A lone wind-bent cypress tree",
+            "A moss-covered granite boulder",
+            "A wooden fishing hut on stilts",
+            "A ruined Roman aqueduct",
+            "A red canoe pulled onto the shore",
+            "A tall basalt sea stack",
+            "A field of blooming lavender",
+            "A small Norwegian stave church",
+            "An ancient stone circle",
+            "A hollow fallen redwood trunk",
+            "A turquoise glacial lake",
         ],
         [
-            "on a rocky headland above a grey sea", "in a misty pine valley", "at the edge of a desert canyon",
-            "on a snowy alpine meadow", "beside a slow river lined with reeds", "in a tropical cove with white sand",
-            "on a windswept moor of heather", "at the foot of a black volcanic ridge",
+            "on a rocky headland above a grey sea",
+            "in a misty pine valley",
+            "at the edge of a desert canyon",
+            "on a snowy alpine meadow",
+            "beside a slow river lined with reeds",
+            "in a tropical cove with white sand",
+            "on a windswept moor of heather",
+            "at the foot of a black volcanic ridge",
         ],
     ),
     "city": (
         [
-            "A red telephone box", "A cast-iron fountain", "A row of pastel townhouses",
-            "A vintage tram stopped at its platform", "A glass-domed market hall", "A bronze equestrian statue",
-            "A narrow noodle shop with paper lanterns", "A brick clock tower", "A parked yellow taxi",
+            "A red telephone box",
+            "A cast-iron fountain",
+            "A row of pastel townhouses",
+            "A vintage tram stopped at its platform",
+            "A glass-domed market hall",
+            "A bronze equestrian statue",
+            "A narrow noodle shop with paper lanterns",
+            "A brick clock tower",
+            "A parked yellow taxi",
             "A newspaper kiosk covered in posters",
         ],
         [
-            "on a cobblestone square in an old European town", "on a rain-soaked street in Tokyo",
-            "in a quiet Havana plaza", "under an elevated railway in Chicago",
-            "on a canal-side street in Amsterdam", "in a sunlit courtyard in Marrakesh",
+            "on a cobblestone square in an old European town",
+            "on a rain-soaked street in Tokyo",
+            "in a quiet Havana plaza",
+            "under an elevated railway in Chicago",
+            "on a canal-side street in Amsterdam",
+            "in a sunlit courtyard in Marrakesh",
             "at a crossroads in a small Italian hill town",
         ],
     ),
     "interior": (
         [
-            "A grand piano", "A carved oak writing desk", "A copper espresso machine", "A potter's wheel with a half-made vase",
-            "A four-poster bed", "A chess table with a game in progress", "A workbench covered in clock parts",
-            "A velvet armchair beside a stack of books", "A long refectory table set for dinner",
+            "A grand piano",
+            "A carved oak writing desk",
+            "A copper espresso machine",
+            "A potter's wheel with a half-made vase",
+            "A four-poster bed",
+            "A chess table with a game in progress",
+            "A workbench covered in clock parts",
+            "A velvet armchair beside a stack of books",
+            "A long refectory table set for dinner",
         ],
         [
-            "in a wood-panelled library", "in a bright Scandinavian loft", "in a cluttered artist's studio",
-            "in the hall of a baroque palace", "in a tiled farmhouse kitchen", "in a dim candlelit cellar",
+            "in a wood-panelled library",
+            "in a bright Scandinavian loft",
+            "in a cluttered artist's studio",
+            "in the hall of a baroque palace",
+            "in a tiled farmhouse kitchen",
+            "in a dim candlelit cellar",
             "in a greenhouse full of ferns",
         ],
     ),
 }
 
 _LIGHT = [
-    "lit by low golden-hour sun", "under a flat overcast sky", "in cool blue morning light",
-    "in warm late-afternoon light with long shadows", "under soft diffuse light", "at dusk with the first lamps on",
-    "in crisp midday light", "in hazy light after rain",
+    "lit by low golden-hour sun",
+    "under a flat overcast sky",
+    "in cool blue morning light",
+    "in warm late-afternoon light with long shadows",
+    "under soft diffuse light",
+    "at dusk with the first lamps on",
+    "in crisp midday light",
+    "in hazy light after rain",
 ]
 
 _DETAIL = [
@@ -106,8 +143,10 @@ def generate_prompts(count: int, seed: int) -> list[GeneratedPrompt]:
     """`count` distinct camera-tagged prompts, the same ones for the same seed."""
     if count > capacity() // 4:
         # Past a quarter of the space, rejection sampling slows and near-duplicates crowd in.
-        raise UserError(f"prompts.generator.count={count} is more than the templates can make distinct ({capacity() // 4})",
-                        "lower prompts.generator.count or add prompt files under prompts.sources")
+        raise UserError(
+            f"prompts.generator.count={count} is more than the templates can make distinct ({capacity() // 4})",
+            "lower prompts.generator.count or add prompt files under prompts.sources",
+        )
     rng = np.random.default_rng(seed)
     kinds = list(_PLACES)
     seen: set[str] = set()

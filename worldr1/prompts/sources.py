@@ -43,8 +43,10 @@ def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[
     except OSError as exc:
         raise UserError(f"prompt file {path} cannot be read ({exc.strerror or exc})", "check its permissions") from None
     # Text never holds NUL bytes; anything that does is an image, an archive, a model file...
-    if b"\x00" in data[:1 << 20]:
-        raise UserError(f"prompt file {path} is binary, not text", "point prompts.sources at a UTF-8 file with one prompt per line")
+    if b"\x00" in data[: 1 << 20]:
+        raise UserError(
+            f"prompt file {path} is binary, not text", "point prompts.sources at a UTF-8 file with one prompt per line"
+        )
     prompts: list[SourceLine] = []
     skipped: list[Skipped] = []
     raw_lines = data.split(b"\n")
@@ -64,8 +66,11 @@ def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[
             continue
         prompts.append(SourceLine(text, path, number))
     if not prompts:
-        why = f"has no usable prompt ({len(skipped)} lines skipped, e.g. line {skipped[0].line}: {skipped[0].reason})" \
-            if skipped else "is empty"
+        why = (
+            f"has no usable prompt ({len(skipped)} lines skipped, e.g. line {skipped[0].line}: {skipped[0].reason})"
+            if skipped
+            else "is empty"
+        )
         raise UserError(f"prompt file {path} {why}", "put one prompt per line in it, or remove it from prompts.sources")
     return prompts, skipped
 

@@ -8,8 +8,13 @@ from typing import Any
 
 from worldr1.reconstruct.base import Reconstruction, Reconstructor
 from worldr1.reconstruct.load import load_reconstructor
-from worldr1.reconstruct.scene import (ReconstructionFailed, check_cameras, check_frames, reconstruction_gaussians,
-                                      render_views)
+from worldr1.reconstruct.scene import (
+    ReconstructionFailed,
+    check_cameras,
+    check_frames,
+    reconstruction_gaussians,
+    render_views,
+)
 
 __all__ = [
     "DA3Reconstructor",

@@ -33,8 +33,10 @@ def _import_api():  # noqa: ANN202
         from depth_anything_3.api import DepthAnything3
         from depth_anything_3.utils.logger import LOG_LEVELS, logger
     except ImportError as exc:
-        raise UserError(f"the depth-anything-3 package cannot be imported ({exc})",
-                        "install it as the Makefile does: pip install --no-deps depth-anything-3==0.1.1") from None
+        raise UserError(
+            f"the depth-anything-3 package cannot be imported ({exc})",
+            "install it as the Makefile does: pip install --no-deps depth-anything-3==0.1.1",
+        ) from None
     # DA3 prints every step at INFO to stdout; keep warnings and errors only.
     logger.level = min(logger.level, LOG_LEVELS["WARN"])
     return DepthAnything3
@@ -56,8 +58,10 @@ class DA3Reconstructor:
             try:
                 self.model = api.from_pretrained(str(path), local_files_only=True)
             except (OSError, ValueError, KeyError) as exc:
-                raise UserError(f"could not load Depth Anything 3 from {path}: {exc}",
-                                "check that the folder holds config.json and model.safetensors") from None
+                raise UserError(
+                    f"could not load Depth Anything 3 from {path}: {exc}",
+                    "check that the folder holds config.json and model.safetensors",
+                ) from None
             self.name = repo
         self.model = self.model.to(self.device).eval()
         # Models with a Gaussian head (DA3-GIANT) predict splats; the others get pixel-aligned ones.
@@ -72,7 +76,8 @@ class DA3Reconstructor:
         frame_hw = (int(frames.shape[1]), int(frames.shape[2]))
         return Reconstruction(
             depth=torch.from_numpy(np.ascontiguousarray(pred.depth)).float(),
-            conf=torch.from_numpy(np.ascontiguousarray(pred.conf)).float() if pred.conf is not None
+            conf=torch.from_numpy(np.ascontiguousarray(pred.conf)).float()
+            if pred.conf is not None
             else torch.ones_like(torch.from_numpy(pred.depth)).float(),
             images=np.asarray(pred.processed_images),
             extrinsics=to_4x4(pred.extrinsics),
@@ -87,12 +92,19 @@ def _gaussians(g) -> Gaussians:  # noqa: ANN001
     opac = g.opacities[0]
     if opac.ndim > 1:  # opacity as SH: its DC term
         opac = opac[..., 0].flatten()
-    return Gaussians(g.means[0].float(), g.scales[0].float(), g.rotations[0].float(), opac.float().clamp(0, 1),
-                     sh=g.harmonics[0].float().transpose(1, 2).contiguous())
+    return Gaussians(
+        g.means[0].float(),
+        g.scales[0].float(),
+        g.rotations[0].float(),
+        opac.float().clamp(0, 1),
+        sh=g.harmonics[0].float().transpose(1, 2).contiguous(),
+    )
 
 
 def load_da3(model: str, process_res: int) -> DA3Reconstructor:
     if model != "tiny" and model not in PRESETS and "/" not in model and not Path(model).exists():
-        raise UserError(f"unknown reconstruct.model {model!r}",
-                        f"use tiny, {', '.join(PRESETS)}, a Hugging Face repo id or a local folder")
+        raise UserError(
+            f"unknown reconstruct.model {model!r}",
+            f"use tiny, {', '.join(PRESETS)}, a Hugging Face repo id or a local folder",
+        )
     return DA3Reconstructor(model, process_res)

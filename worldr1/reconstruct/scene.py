@@ -57,8 +57,11 @@ class SceneGaussians:
 
     def cameras(self, cams: Cameras) -> Cameras:
         """The reconstruction's cameras placed in the Gaussians' world."""
-        return cams if self.to_scene is None else Cameras(self.to_scene.apply_to_w2c(cams.w2c), cams.K,
-                                                          cams.height, cams.width)
+        return (
+            cams
+            if self.to_scene is None
+            else Cameras(self.to_scene.apply_to_w2c(cams.w2c), cams.K, cams.height, cams.width)
+        )
 
     def depth(self, depth: float) -> float:
         """A depth of the reconstruction's world in the Gaussians' units."""
@@ -76,8 +79,14 @@ def needs_own_pass(recon: Reconstruction, holdout: bool) -> bool:
     return holdout and recon.gaussians is not None
 
 
-def reconstruction_gaussians(recon: Reconstruction, holdout: bool, conf_percentile: float, max_gaussians: int,
-                             edge_rel: float, even: Reconstruction | None = None) -> SceneGaussians:
+def reconstruction_gaussians(
+    recon: Reconstruction,
+    holdout: bool,
+    conf_percentile: float,
+    max_gaussians: int,
+    edge_rel: float,
+    even: Reconstruction | None = None,
+) -> SceneGaussians:
     """The model's own Gaussians, or pixel-aligned ones from the confident depth of the used frames.
 
     With `holdout`, only even frames build the scene, so renders at odd cameras are held-out views.
@@ -105,8 +114,9 @@ def reconstruction_gaussians(recon: Reconstruction, holdout: bool, conf_percenti
         if len(even.extrinsics) != len(used):
             raise TypeError(f"the even frames' pass has {len(even.extrinsics)} cameras, expected {len(used)}")
         try:
-            to_even = align_passes(recon.extrinsics[used], recon.depth[used].double().numpy(),
-                                   even.extrinsics, even.depth.double().numpy())
+            to_even = align_passes(
+                recon.extrinsics[used], recon.depth[used].double().numpy(), even.extrinsics, even.depth.double().numpy()
+            )
         except ValueError as exc:
             raise ReconstructionFailed(str(exc)) from None
         return SceneGaussians(even.gaussians, used, fraction, to_even)
@@ -119,8 +129,14 @@ def reconstruction_gaussians(recon: Reconstruction, holdout: bool, conf_percenti
     grid[:, ::stride, ::stride] = True
     images = torch.from_numpy(recon.images[used]).float() / 255.0
     try:
-        g = pixel_gaussians(images, depth[used].float(), mask & grid, K[used],
-                            torch.from_numpy(recon.extrinsics[used]).float(), size=0.3 if stride == 1 else 0.5 * stride)
+        g = pixel_gaussians(
+            images,
+            depth[used].float(),
+            mask & grid,
+            K[used],
+            torch.from_numpy(recon.extrinsics[used]).float(),
+            size=0.3 if stride == 1 else 0.5 * stride,
+        )
     except ValueError as exc:
         raise ReconstructionFailed(str(exc)) from None
     return SceneGaussians(g, used, fraction)
@@ -133,8 +149,8 @@ def to_uint8(rgb: torch.Tensor) -> np.ndarray:
 @dataclass(frozen=True)
 class Views:
     input: np.ndarray  # uint8 [F, H, W, 3], one per input camera
-    path: np.ndarray   # uint8 [P, H, W, 3], the novel path
-    meta: np.ndarray   # uint8 [H, W, 3]
+    path: np.ndarray  # uint8 [P, H, W, 3], the novel path
+    meta: np.ndarray  # uint8 [H, W, 3]
     meta_index: int
 
 
@@ -142,11 +158,12 @@ class Views:
 def render_views(g: Gaussians, cams: Cameras, median_depth: float, backend: Backend, batch: int = 8) -> Views:
     """Renders at the input cameras, along a wander then a dolly-zoom path around the middle
     camera, and at World-R1's meta view (the input camera farthest from the first)."""
+
     def shoot(c: Cameras) -> np.ndarray:
         out = []
         for i in range(0, len(c), batch):
-            w2c = torch.from_numpy(c.w2c[i: i + batch]).float()
-            K = torch.from_numpy(c.K[i: i + batch]).float()
+            w2c = torch.from_numpy(c.w2c[i : i + batch]).float()
+            K = torch.from_numpy(c.K[i : i + batch]).float()
             out.append(to_uint8(render(g, w2c, K, c.width, c.height, backend).rgb))
         return np.concatenate(out)
 

@@ -63,8 +63,14 @@ class PoseNet(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
         # Where things moved matters, not only how much: the features keep a 4x4 layout into the head.
-        self.features = nn.Sequential(conv(9, width), conv(width, 2 * width, 2), conv(2 * width, 4 * width, 2),
-                                      conv(4 * width, 4 * width, 2), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.features = nn.Sequential(
+            conv(9, width),
+            conv(width, 2 * width, 2),
+            conv(2 * width, 4 * width, 2),
+            conv(4 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+        )
         self.head = nn.Sequential(nn.Linear(64 * width, 8 * width), nn.SiLU(), nn.Linear(8 * width, 6))
 
     def forward(self, first: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,8 +140,9 @@ def resize_frames(frames: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         return frames
     if frames.shape[-2] >= hw[0] and frames.shape[-1] >= hw[1]:
         return nn.functional.interpolate(frames, size=hw, mode="area")
-    return nn.functional.interpolate(frames, size=hw, mode="bilinear", align_corners=False,
-                                     antialias=True).clamp(0.0, 1.0)
+    return nn.functional.interpolate(frames, size=hw, mode="bilinear", align_corners=False, antialias=True).clamp(
+        0.0, 1.0
+    )
 
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
@@ -147,8 +154,9 @@ class ToyReconstructor:
     """Reconstructs videos of any size at the size it was trained on (`frame_hw`, its working size);
     intrinsics are the toy cameras', scaled to the input frames' pixels."""
 
-    def __init__(self, net: ToyReconstructorNet, K: np.ndarray, frame_hw: tuple[int, int],
-                 device: torch.device | None = None) -> None:
+    def __init__(
+        self, net: ToyReconstructorNet, K: np.ndarray, frame_hw: tuple[int, int], device: torch.device | None = None
+    ) -> None:
         self.net = net.eval().requires_grad_(False)
         self.K = np.asarray(K, dtype=np.float64)
         self.frame_hw = frame_hw
@@ -169,9 +177,12 @@ class ToyReconstructor:
         # The toy K is the trained size's camera: the same camera seen at the input's pixel grid.
         K = self.K if same else resize_intrinsics(self.K, self.frame_hw, input_hw)
         return Reconstruction(
-            depth=log_depth[0].exp().float().cpu(), conf=torch.ones((n, *self.frame_hw)),
+            depth=log_depth[0].exp().float().cpu(),
+            conf=torch.ones((n, *self.frame_hw)),
             images=np.ascontiguousarray(frames) if same else to_uint8_frames(work),
-            extrinsics=w2c[0].double().cpu().numpy(), intrinsics=np.repeat(K[None], n, 0), frame_hw=input_hw,
+            extrinsics=w2c[0].double().cpu().numpy(),
+            intrinsics=np.repeat(K[None], n, 0),
+            frame_hw=input_hw,
         )
 
     def save(self, directory: Path) -> None:
@@ -188,13 +199,17 @@ class ToyReconstructor:
 def load_toy_reconstructor(directory: Path, device: torch.device | None = None) -> ToyReconstructor:
     """The toy reconstructor the `toy-pretrain` stage wrote to `directory`."""
     if not (directory / CONFIG).is_file():
-        raise UserError(f"no pretrained toy reconstructor in {directory}",
-                        "run `dvc repro toy-pretrain` (reconstruct.backend toy is trained by the pipeline itself)")
+        raise UserError(
+            f"no pretrained toy reconstructor in {directory}",
+            "run `dvc repro toy-pretrain` (reconstruct.backend toy is trained by the pipeline itself)",
+        )
     try:
         config = json.loads((directory / CONFIG).read_text())
         net = ToyReconstructorNet(int(config["width"]))
         net.load_state_dict(load_file(str(directory / WEIGHTS)))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
-        raise UserError(f"the toy reconstructor in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
-                        "rerun `dvc repro -f toy-pretrain`") from None
+        raise UserError(
+            f"the toy reconstructor in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
+            "rerun `dvc repro -f toy-pretrain`",
+        ) from None
     return ToyReconstructor(net, np.array(config["K"]), tuple(config["frame_hw"]), device)

@@ -19,8 +19,9 @@ class GroupStats:
     valid: int
 
 
-def group_advantages(groups: Sequence[str], rewards: Sequence[float | None], clip: float
-                     ) -> tuple[list[float | None], dict[str, GroupStats]]:
+def group_advantages(
+    groups: Sequence[str], rewards: Sequence[float | None], clip: float
+) -> tuple[list[float | None], dict[str, GroupStats]]:
     """Advantages of each sample within its group (the same prompt_id).
 
     A sample without a finite reward (failed) gets no advantage and does not count in its group's
@@ -33,8 +34,10 @@ def group_advantages(groups: Sequence[str], rewards: Sequence[float | None], cli
     for g, r in zip(groups, rewards):
         if r is not None and math.isfinite(r):
             members[g].append(float(r))
-    stats = {g: GroupStats(float(np.mean(v)) if v else None, float(np.std(v)) if v else None, len(v))
-             for g, v in members.items()}
+    stats = {
+        g: GroupStats(float(np.mean(v)) if v else None, float(np.std(v)) if v else None, len(v))
+        for g, v in members.items()
+    }
     for g in groups:
         stats.setdefault(g, GroupStats(None, None, 0))
     out: list[float | None] = []

@@ -10,6 +10,8 @@ from worldr1.config import Phase, RewardWeightsConfig
 from worldr1.rewards.terms import REWARD_TERMS, RewardTerm, names
 
 TERMS = names()
+#: the quality term, which `reward.quality_cap` bounds
+QUALITY = "r_gen"
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,20 @@ class Combined:
     weights: dict[str, float]  # the weight each term actually got (0 when off or missing)
 
 
-def combine(terms: dict[str, float | None], weights: RewardWeightsConfig, phase: Phase, motion_factor: float,
-            registry: Sequence[RewardTerm] = REWARD_TERMS) -> Combined:
+def combine(
+    terms: dict[str, float | None],
+    weights: RewardWeightsConfig,
+    phase: Phase,
+    motion_factor: float,
+    registry: Sequence[RewardTerm] = REWARD_TERMS,
+    quality_cap: float | None = None,
+) -> Combined:
     """`R = sum_i w_i * term_i` over the terms that have a value.
 
     In a dynamic round the 3D terms are off (World-R1 trains those rounds on quality alone). The
     motion factor scales the motion-guarded terms: a frozen video under a moving prompt cannot win them.
+    With `quality_cap`, r_gen counts as min(r_gen, cap): a guard against losing quality that pays
+    nothing for more (the toy's sharpness stand-in pays for grain).
     """
     used: dict[str, float] = {}
     total, any_valid = 0.0, False
@@ -36,6 +46,8 @@ def combine(terms: dict[str, float | None], weights: RewardWeightsConfig, phase:
             continue
         if term.motion_guarded:
             value *= motion_factor
+        if name == QUALITY and quality_cap is not None:
+            value = min(value, quality_cap)
         used[name] = w
         total += w * value
         any_valid = True

@@ -15,6 +15,7 @@ import contextlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,9 +37,15 @@ def pick_frame(frames: int, seed: int) -> int:
 
 
 class HPSv21:
-    def __init__(self, model: torch.nn.Module, preprocess: Callable[[Image.Image], torch.Tensor],
-                 tokenizer: Callable[[list[str]], torch.Tensor], name: str, device: torch.device) -> None:
-        self.model = model.to(device).eval()
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[[list[str]], torch.Tensor],
+        name: str,
+        device: torch.device,
+    ) -> None:
+        self.model: Any = model.to(device).eval()  # open_clip's CLIP: encode_text, encode_image
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.name = name
@@ -56,8 +63,9 @@ class HPSv21:
         return cls.from_checkpoint(folder / CHECKPOINT, model, preprocess, device)
 
     @classmethod
-    def from_checkpoint(cls, path: Path, model: torch.nn.Module, preprocess: Callable[[Image.Image], torch.Tensor],
-                        device: torch.device) -> HPSv21:
+    def from_checkpoint(
+        cls, path: Path, model: torch.nn.Module, preprocess: Callable[[Image.Image], torch.Tensor], device: torch.device
+    ) -> HPSv21:
         import open_clip
 
         try:
@@ -65,8 +73,10 @@ class HPSv21:
             state = checkpoint.get("state_dict", checkpoint)
             model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
         except (OSError, RuntimeError, AttributeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
-            raise UserError(f"could not load HPSv2.1 from {path}: {str(exc).splitlines()[0][:200]}",
-                            f"replace it with a complete copy of {CHECKPOINT} from {REPO}") from None
+            raise UserError(
+                f"could not load HPSv2.1 from {path}: {str(exc).splitlines()[0][:200]}",
+                f"replace it with a complete copy of {CHECKPOINT} from {REPO}",
+            ) from None
         return cls(model, preprocess, open_clip.get_tokenizer(ARCHITECTURE), f"hpsv2.1 ({path})", device)
 
     @classmethod
@@ -78,10 +88,16 @@ class HPSv21:
             model = open_clip.CLIP(
                 embed_dim=16,
                 vision_cfg=open_clip.CLIPVisionCfg(layers=1, width=32, head_width=16, patch_size=8, image_size=32),
-                text_cfg=open_clip.CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
+                text_cfg=open_clip.CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=1),
+            )
         preprocess = open_clip.image_transform(32, is_train=False)
-        return cls(model, preprocess, open_clip.get_tokenizer(ARCHITECTURE), "hpsv2.1 (tiny random)",
-                   device or torch.device("cpu"))
+        return cls(
+            model,
+            preprocess,
+            open_clip.get_tokenizer(ARCHITECTURE),
+            "hpsv2.1 (tiny random)",
+            device or torch.device("cpu"),
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         return torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else contextlib.nullcontext()

@@ -34,30 +34,38 @@ QUESTION = (
     "Rate it from 0 to 9: 0-1 nothing usable (empty, noise); 2-3 a flat or static picture, or a jumble; "
     "4-6 recognisable but flat, sparse or distorted; 7-8 solid 3D structure with small flaws; "
     "9 a clean, complete scene with clear depth and no distortions.\n"
-    "Answer with a single digit (0-9).")
+    "Answer with a single digit (0-9)."
+)
 
 
 def question(prompt: str) -> str:
     """The judge's question about one video's meta-view render, naming the video's prompt."""
     return QUESTION.format(prompt=" ".join(prompt.split()).replace('"', "'"))
+
+
 PRESETS = {"qwen3-vl-4b": "Qwen/Qwen3-VL-4B-Instruct"}
 TINY_SEED = 777
-_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-            "<|image_pad|>", "<|video_pad|>"]
+_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 
 
 def _user_turn(processor, question: str) -> str:  # noqa: ANN001
     if getattr(processor, "chat_template", None):
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         return processor.apply_chat_template(messages, add_generation_prompt=True)
-    return (f"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{question}<|im_end|>\n"
-            "<|im_start|>assistant\n")
+    return f"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _tiny():  # noqa: ANN202
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (PreTrainedTokenizerFast, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor)
+    from transformers import PreTrainedTokenizerFast, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
@@ -65,22 +73,51 @@ def _tiny():  # noqa: ANN202
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>",
-                                        unk_token="<|endoftext|>", additional_special_tokens=_SPECIAL[1:])
-    image = Qwen2VLImageProcessor(patch_size=16, temporal_patch_size=2, merge_size=2, min_pixels=32 * 32,
-                                  max_pixels=128 * 128)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=_SPECIAL[1:],
+    )
+    image = Qwen2VLImageProcessor(
+        patch_size=16, temporal_patch_size=2, merge_size=2, min_pixels=32 * 32, max_pixels=128 * 128
+    )
     video = Qwen3VLVideoProcessor(patch_size=16, temporal_patch_size=2, merge_size=2)
     processor = Qwen3VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video)
     config = Qwen3VLConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1],
-                                          "mrope_interleaved": True}),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, patch_size=16,
-                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64,
-                           deepstack_visual_indexes=[1]),
-        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
-        vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"])
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 1, 1],
+                "mrope_interleaved": True,
+            },
+        ),
+        vision_config=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=4,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            out_hidden_size=32,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=[1],
+        ),
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
     with seeded(TINY_SEED):
         model = Qwen3VLForConditionalGeneration(config)
     return model, processor
@@ -102,7 +139,9 @@ class QwenJudge:
                 self.model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=dtype, local_files_only=True)
                 self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
             except (OSError, ValueError) as exc:
-                raise UserError(f"could not load the judge from {path}: {exc}", "check the folder is a complete snapshot") from None
+                raise UserError(
+                    f"could not load the judge from {path}: {exc}", "check the folder is a complete snapshot"
+                ) from None
             self.name = repo
         self.model = self.model.to(self.device).eval()
         # Left padding puts every prompt's answer position last, so one batched forward reads them all.
@@ -116,8 +155,8 @@ class QwenJudge:
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         out: list[float] = []
         for i in range(0, len(images), batch):
-            chunk = images[i: i + batch]
-            texts = [_user_turn(self.processor, question(p)) for p in prompts[i: i + batch]]
+            chunk = images[i : i + batch]
+            texts = [_user_turn(self.processor, question(p)) for p in prompts[i : i + batch]]
             inputs = self.processor(text=texts, images=list(chunk), return_tensors="pt", padding=True)
             logits = self.model(**inputs.to(self.device)).logits[:, -1]
             out += expected_digit_score(logits, self.digits).tolist()

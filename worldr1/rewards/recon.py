@@ -94,8 +94,9 @@ class ReconScore:
 
 
 @torch.no_grad()
-def s_recon(renders: np.ndarray, frames: np.ndarray, compare: list[int], metric: str,
-            lpips: torch.nn.Module | None = None) -> ReconScore:
+def s_recon(
+    renders: np.ndarray, frames: np.ndarray, compare: list[int], metric: str, lpips: torch.nn.Module | None = None
+) -> ReconScore:
     """Agreement of `renders` with `frames` (uint8 `[F, H, W, 3]`) on the frame indices `compare`
     (the held-out ones when the scene was built from the others)."""
     if renders.shape != frames.shape:

@@ -18,8 +18,11 @@ def finite_mean(values: list) -> float | None:  # noqa: ANN001
 
 def round_summary(rows: pa.Table) -> dict[str, object]:
     ok = rows.filter(pa.compute.equal(rows.column("status"), "ok"))
-    out: dict[str, object] = {"samples": rows.num_rows, "failed": rows.num_rows - ok.num_rows,
-                              "reward_mean": finite_mean(ok.column("reward").to_pylist())}
+    out: dict[str, object] = {
+        "samples": rows.num_rows,
+        "failed": rows.num_rows - ok.num_rows,
+        "reward_mean": finite_mean(ok.column("reward").to_pylist()),
+    }
     for name in (*names(), "psnr", "ssim", "motion"):
         out[f"{name}_mean"] = finite_mean(ok.column(name).to_pylist())
     return out

@@ -34,8 +34,15 @@ class PairErrors:
     valid: list[torch.Tensor]
 
 
-def reprojection_errors(frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor,
-                        blur: float, occlusion_tol: float = 0.05, edge_rel: float = 0.02) -> PairErrors:
+def reprojection_errors(
+    frames: torch.Tensor,
+    depth: torch.Tensor,
+    w2c: torch.Tensor,
+    K: torch.Tensor,
+    blur: float,
+    occlusion_tol: float = 0.05,
+    edge_rel: float = 0.02,
+) -> PairErrors:
     """`frames [F, H, W, 3]` in [0, 1] and `depth [F, H, W]` at one size, `K [F, 3, 3]` in its pixels,
     `w2c [F, 4, 4]`; every ordered pair of frames."""
     n = frames.shape[0]
@@ -56,10 +63,10 @@ def reprojection_errors(frames: torch.Tensor, depth: torch.Tensor, w2c: torch.Te
 
 @dataclass(frozen=True)
 class ReprojScore:
-    s_reproj: float      # 1 - the share of judged pixels off by more than the tolerance, over every pair
-    psnr: float | None   # of the judged pixels, over every pair (dB); None when none was judged
-    bad: float | None    # the share itself
-    judged: float     # the share of pixels that said something (not occluded, inside, no silhouette)
+    s_reproj: float  # 1 - the share of judged pixels off by more than the tolerance, over every pair
+    psnr: float | None  # of the judged pixels, over every pair (dB); None when none was judged
+    bad: float | None  # the share itself
+    judged: float  # the share of pixels that said something (not occluded, inside, no silhouette)
 
 
 def at_depth_size(frames: np.ndarray, depth_hw: tuple[int, int]) -> torch.Tensor:
@@ -71,8 +78,9 @@ def at_depth_size(frames: np.ndarray, depth_hw: tuple[int, int]) -> torch.Tensor
 
 
 @torch.no_grad()
-def s_reproj(frames: np.ndarray, depth: torch.Tensor, w2c: np.ndarray, K: np.ndarray, blur: float = 0.8,
-             tol: float = 0.12) -> ReprojScore:
+def s_reproj(
+    frames: np.ndarray, depth: torch.Tensor, w2c: np.ndarray, K: np.ndarray, blur: float = 0.8, tol: float = 0.12
+) -> ReprojScore:
     """`frames uint8 [F, H, W, 3]`, `depth [F, h, w]` (the reconstruction's processing size), `w2c`,
     `K` in pixels of the frames. Geometry under which no frame sees any pixel of another scores 0:
     a video of one scene that its own reconstruction cannot relate earns nothing."""

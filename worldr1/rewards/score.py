@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -45,12 +46,23 @@ JUDGE_BLOCK = 8
 
 def empty_rewards_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS) -> dict[str, object]:
     """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
-    row: dict[str, object] = {k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera",
-                                                     "group_index")}
+    row: dict[str, object] = {
+        k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera", "group_index")
+    }
     row["phase"] = phase
-    for k in (*registry.names(terms), *registry.reason_columns(terms), *registry.metric_columns(terms), "motion",
-              "motion_factor", "reward", "group_mean", "group_std", "advantage", "error",
-              *registry.weight_columns(terms)):
+    for k in (
+        *registry.names(terms),
+        *registry.reason_columns(terms),
+        *registry.metric_columns(terms),
+        "motion",
+        "motion_factor",
+        "reward",
+        "group_mean",
+        "group_std",
+        "advantage",
+        "error",
+        *registry.weight_columns(terms),
+    ):
         row[k] = None
     row["group_valid"] = None
     row["status"] = "ok"
@@ -61,12 +73,12 @@ def empty_rewards_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = 
 class ReconViews:
     """What the 3D terms read of one reconstruction."""
 
-    inputs: np.ndarray            # uint8 [F, H, W, 3]: the scene rendered at every input camera
-    meta: np.ndarray              # uint8 [H, W, 3]: the render at the meta view, for the judge
-    w2c: np.ndarray               # [F, 4, 4]: the reconstructed cameras
-    gaussian_frames: list[int]    # the frames that built the scene (the others are held out)
-    K: np.ndarray                 # [F, 3, 3]: their intrinsics, in pixels of the video
-    depth: torch.Tensor           # [F, h, w]: the depth maps, at the reconstructor's working size
+    inputs: np.ndarray  # uint8 [F, H, W, 3]: the scene rendered at every input camera
+    meta: np.ndarray  # uint8 [H, W, 3]: the render at the meta view, for the judge
+    w2c: np.ndarray  # [F, 4, 4]: the reconstructed cameras
+    gaussian_frames: list[int]  # the frames that built the scene (the others are held out)
+    K: np.ndarray  # [F, 3, 3]: their intrinsics, in pixels of the video
+    depth: torch.Tensor  # [F, h, w]: the depth maps, at the reconstructor's working size
 
 
 def load_views(recon: dict | None, recon_dir: Path | None) -> ReconViews:
@@ -98,11 +110,11 @@ class TermInput:
     """What a term's `<name>_columns` function (`COMPUTE`) reads of one video."""
 
     params: Params
-    row: Mapping[str, object]     # the rewards row so far: its prompt, sample_id and camera moves
-    video: np.ndarray             # uint8 [F, H, W, 3]
+    row: Mapping[str, object]  # the rewards row so far: its prompt, sample_id and camera moves
+    video: np.ndarray  # uint8 [F, H, W, 3]
     quality: QualityModel
     lpips: torch.nn.Module | None
-    no_camera_reason: str         # what a term that needs camera moves says when the prompt has none
+    no_camera_reason: str  # what a term that needs camera moves says when the prompt has none
     views: ReconViews | None = None
 
     @property
@@ -121,12 +133,17 @@ JUDGED = "s_meta"
 #: How every other term of the registry is computed from one video. Here, not in the registry: the
 #: registry stays free of models so config and store can import it, and these imports are what puts
 #: each term's module into the score stage's DVC deps.
-COMPUTE: dict[str, TermFn] = {"s_recon": s_recon_columns, "s_reproj": s_reproj_columns, "s_traj": s_traj_columns,
-                              "r_gen": r_gen_columns}
+COMPUTE: dict[str, TermFn] = {
+    "s_recon": s_recon_columns,
+    "s_reproj": s_reproj_columns,
+    "s_traj": s_traj_columns,
+    "r_gen": r_gen_columns,
+}
 
 
-def compute_terms(row: dict[str, object], given: TermInput, three_d: bool,
-                  terms: Sequence[RewardTerm] = REWARD_TERMS) -> None:
+def compute_terms(
+    row: dict[str, object], given: TermInput, three_d: bool, terms: Sequence[RewardTerm] = REWARD_TERMS
+) -> None:
     """The registry's video terms (`three_d` False) or 3D terms into `row`, in registry order: a term
     that raises leaves the ones before it in the row."""
     for term in terms:
@@ -146,14 +163,28 @@ class Scorer:
         cfg = params.reward
         self.lpips = require_lpips() if cfg.recon_metric == "lpips" else lpips_model()
 
-    def score_round(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
-                    recon_dir: Path | None, progress: Callable[[int, int], None] | None = None) -> pa.Table:
+    def score_round(
+        self,
+        samples: pa.Table,
+        recon: pa.Table | None,
+        phase: Phase,
+        rollout_dir: Path,
+        recon_dir: Path | None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pa.Table:
         """Every sample of a round in one process: `score_shard`, then `reward`."""
         return self.reward(self.score_shard(samples, recon, phase, rollout_dir, recon_dir, World(), progress), phase)
 
-    def score_shard(self, samples: pa.Table, recon: pa.Table | None, phase: Phase, rollout_dir: Path,
-                    recon_dir: Path | None, world: World,
-                    progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
+    def score_shard(
+        self,
+        samples: pa.Table,
+        recon: pa.Table | None,
+        phase: Phase,
+        rollout_dir: Path,
+        recon_dir: Path | None,
+        world: World,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, object]]:
         """`world`'s share of the round (blocks of `JUDGE_BLOCK` samples): each row's terms and the
         judge's s_meta, no reward yet (`reward` needs every group whole)."""
         recon_rows = {r["sample_id"]: r for r in recon.to_pylist()} if recon is not None else {}
@@ -173,8 +204,9 @@ class Scorer:
         self._reward(rows, phase, groups=True)
         return pa.Table.from_pylist(rows)
 
-    def score_sample(self, sample: dict, recon: dict | None, phase: Phase, rollout_dir: Path,
-                     recon_dir: Path | None) -> tuple[dict[str, object], np.ndarray | None]:
+    def score_sample(
+        self, sample: dict, recon: dict | None, phase: Phase, rollout_dir: Path, recon_dir: Path | None
+    ) -> tuple[dict[str, object], np.ndarray | None]:
         """One rollout sample of a round: its video from the rollout directory, its renders from the recon directory."""
 
         def frames() -> np.ndarray:
@@ -184,8 +216,13 @@ class Scorer:
 
         return self.score_one(empty_rewards_row(sample, phase), frames, lambda: load_views(recon, recon_dir))
 
-    def score_one(self, row: dict[str, object], frames: Callable[[], np.ndarray], views: Callable[[], ReconViews],
-                  no_camera_reason: str = NO_CAMERA) -> tuple[dict[str, object], np.ndarray | None]:
+    def score_one(
+        self,
+        row: dict[str, object],
+        frames: Callable[[], np.ndarray],
+        views: Callable[[], ReconViews],
+        no_camera_reason: str = NO_CAMERA,
+    ) -> tuple[dict[str, object], np.ndarray | None]:
         """Fill one video's terms into `row` (from `empty_rewards_row`, which holds its prompt, camera moves and phase).
 
         `frames` and `views` load the video and its reconstruction; each is called once, in this order
@@ -200,15 +237,16 @@ class Scorer:
             given = TermInput(self.params, row, video, self.quality, self.lpips, no_camera_reason)
             compute_terms(row, given, three_d=False)
             amount = motion(video)
-            moves = list(row["camera"])
+            moves = list(cast(Sequence[str], row["camera"]))
             row["motion"] = amount
-            row["motion_factor"] = motion_factor(amount, self.params.reward.motion_floor,
-                                                 wants_motion=any(m != Primitive.FIXED for m in moves))
+            row["motion_factor"] = motion_factor(
+                amount, self.params.reward.motion_floor, wants_motion=any(m != Primitive.FIXED for m in moves)
+            )
             if row["phase"] == "dynamic":
                 return row, None  # quality only: the 3D terms are off in dynamic rounds
             recon = views()
             compute_terms(row, replace(given, views=recon), three_d=True)
-            bad = [k for k in registry.finite_columns() if isinstance(row[k], float) and not math.isfinite(row[k])]
+            bad = [k for k in registry.finite_columns() if isinstance(v := row[k], float) and not math.isfinite(v)]
             if bad:
                 raise ReconstructionFailed(f"non-finite {', '.join(bad)}")
             return row, recon.meta
@@ -228,11 +266,15 @@ class Scorer:
         # One batch per block of samples, failed ones left out: the batches (and so the scores, to
         # the last bit) are the same however the round is split over ranks.
         for start in range(0, len(rows), JUDGE_BLOCK):
-            todo = [i for i in range(start, min(start + JUDGE_BLOCK, len(rows)))
-                    if metas[i] is not None and rows[i]["status"] == "ok"]
+            todo = [
+                i
+                for i in range(start, min(start + JUDGE_BLOCK, len(rows)))
+                if metas[i] is not None and rows[i]["status"] == "ok"
+            ]
             if todo:
-                scores = self.judge.rate([metas[i] for i in todo], [str(rows[i]["prompt"]) for i in todo],
-                                         batch=JUDGE_BLOCK)
+                scores = self.judge.rate(
+                    [metas[i] for i in todo], [str(rows[i]["prompt"]) for i in todo], batch=JUDGE_BLOCK
+                )
                 for i, score in zip(todo, scores):
                     rows[i]["s_meta"] = float(score)
 
@@ -241,16 +283,24 @@ class Scorer:
         for row in rows:
             if row["status"] != "ok":
                 continue
-            combined = combine({k: row[k] for k in TERMS}, weights, phase, row["motion_factor"] or 0.0)
+            combined = combine(
+                {k: row[k] for k in TERMS},
+                weights,
+                phase,
+                row["motion_factor"] or 0.0,
+                quality_cap=self.params.reward.quality_cap,
+            )
             row["reward"] = combined.reward
             row.update({f"w_{k}": v for k, v in combined.weights.items()})
             if combined.reward is None:
                 row.update(status="failed", error="no valid reward term")
         if not groups:
             return
-        advantages, stats = group_advantages([r["prompt_id"] for r in rows],
-                                             [r["reward"] if r["status"] == "ok" else None for r in rows],
-                                             self.params.grpo.adv_clip)
+        advantages, stats = group_advantages(
+            [r["prompt_id"] for r in rows],
+            [r["reward"] if r["status"] == "ok" else None for r in rows],
+            self.params.grpo.adv_clip,
+        )
         for row, adv in zip(rows, advantages):
             s = stats[row["prompt_id"]]
             row.update(advantage=adv, group_mean=s.mean, group_std=s.std, group_valid=s.valid)

@@ -52,12 +52,31 @@ class RewardTerm:
 
 #: In the rewards table's column order; the sum and its float rounding follow it too.
 REWARD_TERMS: tuple[RewardTerm, ...] = (
-    RewardTerm("s_recon", three_d=True, motion_guarded=True, colour="#2f6fb0", metrics=("psnr", "ssim", "lpips"),
-               finite=("psnr", "ssim"), evaluated=False),
-    RewardTerm("s_reproj", three_d=True, motion_guarded=True, colour="#1f9aa8", metrics=("reproj_psnr", "reproj_bad"),
-               finite=("reproj_psnr",)),
-    RewardTerm("s_traj", three_d=True, motion_guarded=True, colour="#d9731a",
-               metrics=("traj_translation", "traj_rotation"), has_reason=True),
+    RewardTerm(
+        "s_recon",
+        three_d=True,
+        motion_guarded=True,
+        colour="#2f6fb0",
+        metrics=("psnr", "ssim", "lpips"),
+        finite=("psnr", "ssim"),
+        evaluated=False,
+    ),
+    RewardTerm(
+        "s_reproj",
+        three_d=True,
+        motion_guarded=True,
+        colour="#1f9aa8",
+        metrics=("reproj_psnr", "reproj_bad"),
+        finite=("reproj_psnr",),
+    ),
+    RewardTerm(
+        "s_traj",
+        three_d=True,
+        motion_guarded=True,
+        colour="#d9731a",
+        metrics=("traj_translation", "traj_rotation"),
+        has_reason=True,
+    ),
     RewardTerm("s_meta", three_d=True, motion_guarded=False, colour="#2e9a58"),
     RewardTerm("r_gen", three_d=False, motion_guarded=False, colour="#8a4fbf"),
 )

@@ -87,6 +87,7 @@ def align_poses(pred_c2w: np.ndarray, target_c2w: np.ndarray) -> np.ndarray:
     """Predicted cameras moved by the Sim(3) that best maps them onto the target: camera centres,
     plus a point one step length ahead of each camera (each path's own step length, so the two
     point clouds differ by exactly the similarity sought when the paths agree)."""
+
     def anchors(c2w: np.ndarray) -> np.ndarray:
         step = path_length(c2w[:, :3, 3]) / max(len(c2w) - 1, 1)
         if step < 1e-12:
@@ -121,14 +122,20 @@ def s_traj(pred_w2c: np.ndarray, target_w2c: np.ndarray) -> TrajScore:
     else:
         scale = max(t_len / (n - 1), 1.0)
         mean_err = float(np.linalg.norm(pred[:, :3, 3] - target[:, :3, 3], axis=1).mean())
-        translation = (0.4 * cos_score(pred[:, :3, 3], target[:, :3, 3]) + 0.3 * ratio_score(p_len, t_len)
-                       + 0.3 * float(np.exp(-mean_err / (2.0 * scale))))
+        translation = (
+            0.4 * cos_score(pred[:, :3, 3], target[:, :3, 3])
+            + 0.3 * ratio_score(p_len, t_len)
+            + 0.3 * float(np.exp(-mean_err / (2.0 * scale)))
+        )
     errors = [geodesic_deg(t[:3, :3], p[:3, :3]) for p, t in zip(pred, target)]
     if t_turn < ROT_EPS_DEG:
         rotation = float(np.exp(-p_turn / 5.0))
     else:
-        rotation = (0.5 * float(np.exp(-np.mean(errors) / 6.0)) + 0.3 * float(np.exp(-errors[-1] / 6.0))
-                    + 0.2 * ratio_score(p_turn, t_turn))
+        rotation = (
+            0.5 * float(np.exp(-np.mean(errors) / 6.0))
+            + 0.3 * float(np.exp(-errors[-1] / 6.0))
+            + 0.2 * ratio_score(p_turn, t_turn)
+        )
 
     static_t, static_r = t_len < TRANS_EPS, t_turn < ROT_EPS_DEG
     if static_t and static_r:

@@ -61,8 +61,9 @@ class ConsistencyNet(nn.Module):
         self.frame = nn.Sequential(conv(3, width), conv(width, 2 * width, 2), conv(2 * width, 4 * width, 2))
         # Two consecutive frames' maps and their change, then a max over space: a corruption is a
         # local change (one object), which averaging would dilute among the camera's motion elsewhere.
-        self.pair = nn.Sequential(conv(12 * width, 4 * width, 2), conv(4 * width, 4 * width),
-                                  nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.pair = nn.Sequential(
+            conv(12 * width, 4 * width, 2), conv(4 * width, 4 * width), nn.AdaptiveMaxPool2d(1), nn.Flatten()
+        )
         self.head = nn.Sequential(nn.Linear(4 * width, 4 * width), nn.SiLU(), nn.Linear(4 * width, 1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -105,16 +106,20 @@ class ToyClassifier:
 def load_toy_classifier(directory: Path, device: torch.device | None = None) -> ToyClassifier:
     """The toy consistency classifier the `toy-classifier` stage wrote to `directory`."""
     if not (directory / CONFIG).is_file():
-        raise UserError(f"no pretrained toy consistency classifier in {directory}",
-                        "run `dvc repro toy-classifier` (the toy profile's classifier is trained by the pipeline itself)")
+        raise UserError(
+            f"no pretrained toy consistency classifier in {directory}",
+            "run `dvc repro toy-classifier` (the toy profile's classifier is trained by the pipeline itself)",
+        )
     try:
         config = json.loads((directory / CONFIG).read_text())
         net = ConsistencyNet(int(config["width"]))
         net.load_state_dict(load_file(str(directory / WEIGHTS)))
         frame_hw = (int(config["frame_hw"][0]), int(config["frame_hw"][1]))
     except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError, SafetensorError) as exc:
-        raise UserError(f"the toy consistency classifier in {directory} is unreadable "
-                        f"({str(exc).splitlines()[0][:160]})", "rerun `dvc repro -f toy-classifier`") from None
+        raise UserError(
+            f"the toy consistency classifier in {directory} is unreadable ({str(exc).splitlines()[0][:160]})",
+            "rerun `dvc repro -f toy-classifier`",
+        ) from None
     return ToyClassifier(net, frame_hw, device)
 
 
@@ -122,8 +127,13 @@ def load_toy_classifier(directory: Path, device: torch.device | None = None) -> 
 # Training
 
 
-def pretrain_classifier(classifier: ToyClassifier, data: ToyData, cfg: ToyClassifierPretrainConfig, seed: int,
-                        progress: Callable[[int, int], None] | None = None) -> list[float]:
+def pretrain_classifier(
+    classifier: ToyClassifier,
+    data: ToyData,
+    cfg: ToyClassifierPretrainConfig,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[float]:
     """Binary cross-entropy on the clips' labels (`data.consistent`). A few hundred clips are easily
     memorised, so each is shown mirrored or played backwards at random (neither changes whether
     it is consistent) under a strong weight decay; pixel noise as for the reconstructor, since the
@@ -178,8 +188,10 @@ class Judged:
 def heldout_report(classifier: ToyClassifier, clips: list[ToyClip]) -> dict[str, object]:
     """Accuracy (at P = 0.5) and AUC over `clips`, overall and per corruption (each corruption's AUC
     against the sound clips): the `classifier_heldout_*` keys of reports/toy-classifier.json."""
-    judged = [Judged(SOUND if c.corruption is None else c.corruption.value, classifier.p_consistent(c.video.frames))
-              for c in clips]
+    judged = [
+        Judged(SOUND if c.corruption is None else c.corruption.value, classifier.p_consistent(c.video.frames))
+        for c in clips
+    ]
     sound = [j.p_consistent for j in judged if j.kind == SOUND]
     by_kind: dict[str, dict[str, object]] = {}
     for kind in (SOUND, *(c.value for c in Corruption)):
@@ -188,7 +200,9 @@ def heldout_report(classifier: ToyClassifier, clips: list[ToyClip]) -> dict[str,
             by_kind[kind] = {"clips": len(mine), "accuracy": round(float(np.mean([j.right for j in mine])), 4)}
             if kind != SOUND:
                 by_kind[kind]["auc"] = auc(sound, [j.p_consistent for j in mine])
-    return {"classifier_heldout_clips": len(judged),
-            "classifier_heldout_accuracy": round(float(np.mean([j.right for j in judged])), 4) if judged else None,
-            "classifier_heldout_auc": auc(sound, [j.p_consistent for j in judged if j.kind != SOUND]),
-            "classifier_heldout_by_corruption": by_kind}
+    return {
+        "classifier_heldout_clips": len(judged),
+        "classifier_heldout_accuracy": round(float(np.mean([j.right for j in judged])), 4) if judged else None,
+        "classifier_heldout_auc": auc(sound, [j.p_consistent for j in judged if j.kind != SOUND]),
+        "classifier_heldout_by_corruption": by_kind,
+    }

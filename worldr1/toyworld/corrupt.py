@@ -50,14 +50,16 @@ def in_view(point: np.ndarray, cameras: Cameras, frames: range) -> bool:
         if cam[2] <= 0:
             return False
         u, v = (cameras.K[f] @ (cam / cam[2]))[:2]
-        if not (VIEW_MARGIN * cameras.width <= u <= (1 - VIEW_MARGIN) * cameras.width
-                and VIEW_MARGIN * cameras.height <= v <= (1 - VIEW_MARGIN) * cameras.height):
+        if not (
+            VIEW_MARGIN * cameras.width <= u <= (1 - VIEW_MARGIN) * cameras.width
+            and VIEW_MARGIN * cameras.height <= v <= (1 - VIEW_MARGIN) * cameras.height
+        ):
             return False
     return True
 
 
 def with_object(scene: ToyScene, index: int, obj: ToyObject) -> ToyScene:
-    return replace(scene, objects=scene.objects[:index] + (obj,) + scene.objects[index + 1:])
+    return replace(scene, objects=scene.objects[:index] + (obj,) + scene.objects[index + 1 :])
 
 
 def from_frame(scene: ToyScene, changed: ToyScene, start: int, frames: int) -> list[ToyScene]:
@@ -83,15 +85,18 @@ def object_jump(scene: ToyScene, cameras: Cameras, rng: np.random.Generator) -> 
         return None
     start, index = picked
     obj = scene.objects[index]
-    others = scene.objects[:index] + scene.objects[index + 1:]
+    others = scene.objects[:index] + scene.objects[index + 1 :]
     reach = ROOM * scene.radius - obj.footprint
     for _ in range(300):
         r, a = reach * math.sqrt(float(rng.random())), 2 * math.pi * float(rng.random())
         moved = replace(obj, position=(r * math.cos(a), r * math.sin(a)))
         # Old and new footprints must not overlap: the jump leaves floor where the object was.
         apart = math.dist(moved.position, obj.position) >= 2 * obj.footprint + 0.1
-        if apart and fits(moved, others, ROOM * scene.radius) and in_view(moved.centre, cameras,
-                                                                         range(start, len(cameras))):
+        if (
+            apart
+            and fits(moved, others, ROOM * scene.radius)
+            and in_view(moved.centre, cameras, range(start, len(cameras)))
+        ):
             return from_frame(scene, with_object(scene, index, moved), start, len(cameras))
     return None
 
@@ -115,7 +120,7 @@ def size_change(scene: ToyScene, cameras: Cameras, rng: np.random.Generator) -> 
         return None
     start, index = picked
     obj = scene.objects[index]
-    others = scene.objects[:index] + scene.objects[index + 1:]
+    others = scene.objects[:index] + scene.objects[index + 1 :]
     grown = replace(obj, size=obj.size * float(rng.uniform(1.5, 1.8)))
     shrunk = replace(obj, size=obj.size * float(rng.uniform(0.45, 0.6)))
     grow = bool(rng.random() < 0.5) and fits(grown, others, ROOM * scene.radius)
@@ -225,7 +230,8 @@ def render_clip(plan: ClipPlan, supersample: int = SUPERSAMPLE) -> ToyClip:
     return ToyClip(plan.seed, plan.prompt, plan.primitives, plan.scene, video, plan.corruption, plan.corruption_frame)
 
 
-def make_clip(seed: int, frames: int, height: int, width: int, inconsistent_share: float,
-              supersample: int = SUPERSAMPLE) -> ToyClip:
+def make_clip(
+    seed: int, frames: int, height: int, width: int, inconsistent_share: float, supersample: int = SUPERSAMPLE
+) -> ToyClip:
     """A labelled, rendered toy clip, deterministically from `seed`."""
     return render_clip(plan_clip(seed, frames, height, width, inconsistent_share), supersample)

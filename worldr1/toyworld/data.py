@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,14 +72,15 @@ def _render(args: tuple[int, ClipSpec]) -> ToyClip:
     return make_clip(seed, spec.frames, spec.height, spec.width, spec.inconsistent_share, spec.supersample)
 
 
-def render_clips(seeds: list[int], spec: ClipSpec, workers: int,
-                 progress: Callable[[int, int], None] | None = None) -> list[ToyClip]:
+def render_clips(
+    seeds: list[int], spec: ClipSpec, workers: int, progress: Callable[[int, int], None] | None = None
+) -> list[ToyClip]:
     """Render the clips of `seeds` (in order) on `workers` processes."""
     jobs = [(s, spec) for s in seeds]
     with contextlib.ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread))
-            made = pool.imap(_render, jobs, chunksize=4)
+            made: Iterable[ToyClip] = pool.imap(_render, jobs, chunksize=4)
         else:
             made = map(_render, jobs)
         out: list[ToyClip] = []
@@ -91,22 +92,34 @@ def render_clips(seeds: list[int], spec: ClipSpec, workers: int,
 
 
 def clips_table(clips: list[ToyClip]) -> pa.Table:
-    return pa.Table.from_pylist([{
-        "index": i, "seed": c.seed, "prompt": c.prompt, "camera": [p.value for p in c.primitives],
-        "consistent": c.consistent, "corruption": None if c.corruption is None else c.corruption.value,
-        "corruption_frame": c.corruption_frame,
-    } for i, c in enumerate(clips)])
+    return pa.Table.from_pylist(
+        [
+            {
+                "index": i,
+                "seed": c.seed,
+                "prompt": c.prompt,
+                "camera": [p.value for p in c.primitives],
+                "consistent": c.consistent,
+                "corruption": None if c.corruption is None else c.corruption.value,
+                "corruption_frame": c.corruption_frame,
+            }
+            for i, c in enumerate(clips)
+        ]
+    )
 
 
 def save_clips(clips: list[ToyClip], directory: Path) -> None:
     """Write the clips' tensors and table into `directory` (inside the stage's atomic output)."""
-    save_file({
-        "frames": np.stack([c.video.frames for c in clips]),
-        "depth": np.stack([c.video.depth for c in clips]).astype(np.float32),
-        "w2c": np.stack([c.video.w2c for c in clips]),
-        "K": np.stack([c.video.K for c in clips]),
-        "consistent": np.array([c.consistent for c in clips]),
-    }, str(directory / CLIPS))
+    save_file(
+        {
+            "frames": np.stack([c.video.frames for c in clips]),
+            "depth": np.stack([c.video.depth for c in clips]).astype(np.float32),
+            "w2c": np.stack([c.video.w2c for c in clips]),
+            "K": np.stack([c.video.K for c in clips]),
+            "consistent": np.array([c.consistent for c in clips]),
+        },
+        str(directory / CLIPS),
+    )
     pq.write_table(clips_table(clips), directory / TABLE)
 
 
@@ -115,6 +128,8 @@ def load_clips(directory: Path) -> ToyData:
         t = load_file(str(directory / CLIPS))
         prompts = pq.read_table(directory / TABLE, columns=["prompt"]).column("prompt").to_pylist()
     except (OSError, ValueError) as exc:
-        raise UserError(f"toy clips in {directory} are missing or unreadable ({str(exc).splitlines()[0][:160]})",
-                        "run `dvc repro toy-data` first") from None
+        raise UserError(
+            f"toy clips in {directory} are missing or unreadable ({str(exc).splitlines()[0][:160]})",
+            "run `dvc repro toy-data` first",
+        ) from None
     return ToyData(t["frames"], t["depth"], t["w2c"], t["K"], t["consistent"], prompts)

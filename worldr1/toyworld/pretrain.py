@@ -29,8 +29,9 @@ def learning_rate(cfg: TrainingConfig, step: int) -> float:
     return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
 
 
-def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainingConfig, step: int,
-                   clip: torch.nn.Module | None = None) -> float:
+def optimizer_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainingConfig, step: int, clip: torch.nn.Module | None = None
+) -> float:
     """One step at the schedule's learning rate (gradients of `clip` clipped to norm 1); the loss."""
     for group in opt.param_groups:
         group["lr"] = learning_rate(cfg, step)
@@ -52,8 +53,9 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: TrainingConfig, seed: int,
-                         progress: Callable[[int], None] | None = None) -> list[float]:
+def pretrain_autoencoder(
+    ae: ToyAutoencoder, data: ToyData, cfg: TrainingConfig, seed: int, progress: Callable[[int], None] | None = None
+) -> list[float]:
     """Frames through the autoencoder and back (L1 + L2 on pixels, a light L2 on the latents to keep
     their scale); then the latent mean and std over the training frames, for normalisation."""
     pixels = frames_to_pixels(data.frames).flatten(0, 1)  # [N*F, 3, H, W]
@@ -65,20 +67,26 @@ def pretrain_autoencoder(ae: ToyAutoencoder, data: ToyData, cfg: TrainingConfig,
         x = pixels[torch.randint(len(pixels), (cfg.batch,), generator=gen)]
         z = ae.encoder(x)
         out = ae.decoder(z)
-        loss = (out - x).abs().mean() + ((out - x) ** 2).mean() + 1e-4 * (z ** 2).mean()
+        loss = (out - x).abs().mean() + ((out - x) ** 2).mean() + 1e-4 * (z**2).mean()
         losses.append(optimizer_step(opt, loss, cfg, step))
         if progress:
             progress(step + 1)
     ae.eval().requires_grad_(False)
     with torch.no_grad():
-        z = torch.cat([ae.encoder(pixels[i: i + 256]) for i in range(0, len(pixels), 256)])
+        z = torch.cat([ae.encoder(pixels[i : i + 256]) for i in range(0, len(pixels), 256)])
         ae.mean.copy_(z.mean((0, 2, 3)))
         ae.std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
     return losses
 
 
-def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrainConfig, shift: float, seed: int,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[list[float], list[float]]:
+def pretrain_policy(
+    policy: ToyPolicy,
+    data: ToyData,
+    cfg: ToyPolicyPretrainConfig,
+    shift: float,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[float], list[float]]:
     """The autoencoder, then flow matching of the transformer and the word encoder on the clips'
     latents at `x_t = (1 - sigma) x0 + sigma noise`, as Wan is trained, through the policy's
     x-prediction with the loss on the clean latents: every noise level weighs the same, where the
@@ -86,8 +94,9 @@ def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrainConf
     the model blind at the noisy start of sampling. The policy ends with the EMA weights.
     Returns the autoencoder's and the transformer's losses."""
     total = cfg.autoencoder.steps + cfg.train.steps
-    ae_losses = pretrain_autoencoder(policy.autoencoder, data, cfg.autoencoder, seed,
-                                     (lambda n: progress(n, total)) if progress else None)
+    ae_losses = pretrain_autoencoder(
+        policy.autoencoder, data, cfg.autoencoder, seed, (lambda n: progress(n, total)) if progress else None
+    )
     latents = video_latents(policy.autoencoder, data.frames)
     modules = torch.nn.ModuleDict({"transformer": policy.transformer, "text": policy.text_encoder})
     modules.train().requires_grad_(True)
@@ -115,8 +124,13 @@ def pretrain_policy(policy: ToyPolicy, data: ToyData, cfg: ToyPolicyPretrainConf
     return ae_losses, losses
 
 
-def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyReconstructorPretrainConfig, seed: int,
-                           progress: Callable[[int, int], None] | None = None) -> list[float]:
+def pretrain_reconstructor(
+    recon: ToyReconstructor,
+    data: ToyData,
+    cfg: ToyReconstructorPretrainConfig,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[float]:
     """Supervised on the clips' truth: L1 on log-depth, on the relative rotation matrices and on the
     relative translations. All clips count, inconsistent ones too: their cameras and per-frame depth
     are as true as any, and the policy's videos will look like both kinds."""
@@ -131,12 +145,14 @@ def pretrain_reconstructor(recon: ToyReconstructor, data: ToyData, cfg: ToyRecon
         pick = torch.randint(len(data), (cfg.train.batch,), generator=gen)
         x = frames[pick]
         # A little pixel noise: the policy's videos are never as clean as the renders.
-        x = (x + 0.03 * torch.rand(len(pick), 1, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen))
+        x = x + 0.03 * torch.rand(len(pick), 1, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
         pred_depth, pred_w2c = net(x.clamp(0, 1))
         target = rel[pick]
-        loss = ((pred_depth - log_depth[pick]).abs().mean()
-                + (pred_w2c[:, :, :3, :3] - target[:, :, :3, :3]).abs().mean() * ROTATION_WEIGHT
-                + (pred_w2c[:, :, :3, 3] - target[:, :, :3, 3]).abs().mean())
+        loss = (
+            (pred_depth - log_depth[pick]).abs().mean()
+            + (pred_w2c[:, :, :3, :3] - target[:, :, :3, :3]).abs().mean() * ROTATION_WEIGHT
+            + (pred_w2c[:, :, :3, 3] - target[:, :, :3, 3]).abs().mean()
+        )
         losses.append(optimizer_step(opt, loss, cfg.train, step))
         if progress:
             progress(step + 1, cfg.train.steps)

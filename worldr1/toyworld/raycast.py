@@ -35,7 +35,7 @@ def nearest(t: np.ndarray, ok: np.ndarray, best: np.ndarray) -> np.ndarray:
     return np.where(ok & (t > 1e-9) & (t < best), t, best)
 
 
-def quadratic_roots(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def quadratic_roots(a: np.ndarray, b: np.ndarray, c: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Both roots of a t^2 + b t + c = 0 (smaller first) and where they are real."""
     disc = b * b - 4 * a * c
     real = (disc >= 0) & (np.abs(a) > 1e-12)
@@ -120,8 +120,9 @@ FLOOR, DOME, OBJECT = 0, 1, 2
 CAP_EPS = 1e-9
 
 
-def subpixel_rays(w2c: np.ndarray, K: np.ndarray, height: int, width: int,
-                  supersample: int) -> tuple[np.ndarray, np.ndarray]:
+def subpixel_rays(
+    w2c: np.ndarray, K: np.ndarray, height: int, width: int, supersample: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Origin `[3]` and world directions `[S*S, H, W, 3]` (camera z = 1, so t is camera depth).
 
     A regular s x s grid of cell centres inside each pixel: stratified, deterministic, and for odd
@@ -185,8 +186,12 @@ def cone_normals(obj: ToyObject, p: np.ndarray) -> np.ndarray:
     return np.concatenate([h * out_dir, np.full((len(p), 1), r)], 1) / math.hypot(r, h)
 
 
-NORMALS = {Shape.CUBE: cube_normals, Shape.SPHERE: sphere_normals, Shape.CYLINDER: cylinder_normals,
-           Shape.CONE: cone_normals}
+NORMALS = {
+    Shape.CUBE: cube_normals,
+    Shape.SPHERE: sphere_normals,
+    Shape.CYLINDER: cylinder_normals,
+    Shape.CONE: cone_normals,
+}
 
 
 def hit_colours(scene: ToyScene, points: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -203,8 +208,9 @@ def hit_colours(scene: ToyScene, points: np.ndarray, label: np.ndarray) -> np.nd
     return np.clip(rgb, 0.0, 1.0)
 
 
-def raycast_render(scene: ToyScene, w2c: np.ndarray, K: np.ndarray, height: int, width: int,
-                   supersample: int) -> tuple[np.ndarray, np.ndarray]:
+def raycast_render(
+    scene: ToyScene, w2c: np.ndarray, K: np.ndarray, height: int, width: int, supersample: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact frames of `scene`: `rgb [F, H, W, 3]` in [0, 1] (box-filtered over s x s sub-pixel rays)
     and the pixel-centre camera depth `[F, H, W]`, for `w2c [F, 4, 4]`, `K [F, 3, 3]`."""
     rgb = np.empty((len(w2c), height, width, 3))

@@ -63,8 +63,9 @@ def toy_motion_scale(scene: ToyScene) -> MotionScale:
     """World-R1's segment sizes scaled to the scene: the orbit's radius is the distance to the centre, which
     World-R1's arc then keeps near the middle of the frame (to first order it circles a point that far ahead)."""
     d = camera_distance(scene)
-    return MotionScale(push=PUSH_FRACTION * d, move=MOVE_FRACTION * d, pan_deg=PAN_DEG, orbit_deg=ORBIT_DEG,
-                       orbit_radius=d)
+    return MotionScale(
+        push=PUSH_FRACTION * d, move=MOVE_FRACTION * d, pan_deg=PAN_DEG, orbit_deg=ORBIT_DEG, orbit_radius=d
+    )
 
 
 def first_camera(scene: ToyScene) -> np.ndarray:
@@ -74,8 +75,9 @@ def first_camera(scene: ToyScene) -> np.ndarray:
     return look_at(scene.centre + offset, scene.centre, up=WORLD_UP)
 
 
-def toy_cameras(primitives: Sequence[Primitive], frames: int, scene: ToyScene, height: int, width: int,
-                fov_x_deg: float = FOV_X_DEG) -> Cameras:
+def toy_cameras(
+    primitives: Sequence[Primitive], frames: int, scene: ToyScene, height: int, width: int, fov_x_deg: float = FOV_X_DEG
+) -> Cameras:
     """The prompt's target path around `scene`: frame 0 is `first_camera`, then the moves in order."""
     # target_path is in the first camera's frame: composing with that camera's w2c puts it in the world.
     w2c = target_path(primitives, frames, toy_motion_scale(scene)) @ first_camera(scene)
@@ -91,8 +93,12 @@ def render_scenes(scenes: Sequence[ToyScene], cameras: Cameras, supersample: int
     """
     if len(scenes) != len(cameras):
         raise ValueError(f"{len(scenes)} scenes for {len(cameras)} cameras")
-    rgb, depth = zip(*(raycast_render(s, cameras.w2c[f:f + 1], cameras.K[f:f + 1], cameras.height, cameras.width,
-                                      supersample) for f, s in enumerate(scenes)))
+    rgb, depth = zip(
+        *(
+            raycast_render(s, cameras.w2c[f : f + 1], cameras.K[f : f + 1], cameras.height, cameras.width, supersample)
+            for f, s in enumerate(scenes)
+        )
+    )
     frames = np.round(np.clip(np.concatenate(rgb), 0.0, 1.0) * 255).astype(np.uint8)
     # The dome and the floor close the world: every pixel is covered.
     alpha = np.ones(frames.shape[:3], dtype=np.float32)
@@ -121,8 +127,9 @@ class Reprojection:
     pixels: int
 
 
-def reprojection_check(video: ToyVideo, i: int, j: int, depth_tol: float = 0.02,
-                       colour_tol: float = 0.2) -> Reprojection:
+def reprojection_check(
+    video: ToyVideo, i: int, j: int, depth_tol: float = 0.02, colour_tol: float = 0.2
+) -> Reprojection:
     """How well frame i's true depth explains frame j (see `Reprojection`); float64 throughout.
 
     Pixels at silhouettes are left out on both sides: their colour blends two surfaces (the discs
@@ -146,8 +153,9 @@ def reprojection_check(video: ToyVideo, i: int, j: int, depth_tol: float = 0.02,
     d_j = sample(depth[j][..., None], u, v, "bilinear")[..., 0]
     rgb_j = sample(rgb[j], u, v, "bilinear")
     # Bilinear samples reach one pixel around: none of those four may be a silhouette pixel.
-    clean_j = (sample(edges[j][..., None].double(), u, v, "bilinear")[..., 0] == 0) & \
-              (sample(alpha[j][..., None], u, v, "nearest")[..., 0] > 0.99)
+    clean_j = (sample(edges[j][..., None].double(), u, v, "bilinear")[..., 0] == 0) & (
+        sample(alpha[j][..., None], u, v, "nearest")[..., 0] > 0.99
+    )
     valid = inside & clean_j & (alpha[i] > 0.99) & ~edges[i]
     hidden = z > d_j * (1 + depth_tol)
     through = valid & ~hidden & (z < d_j * (1 - depth_tol))
@@ -156,9 +164,12 @@ def reprojection_check(video: ToyVideo, i: int, j: int, depth_tol: float = 0.02,
     err = diff.mean(-1)
     judged = int((valid & ~hidden).sum())
     bad = through | (both & (diff.amax(-1) > colour_tol))
-    return Reprojection(colour_error=float(err[both].mean()) if bool(both.any()) else 0.0,
-                        see_through=float(through.sum()) / max(judged, 1),
-                        inconsistent=float(bad.sum()) / max(judged, 1), pixels=judged)
+    return Reprojection(
+        colour_error=float(err[both].mean()) if bool(both.any()) else 0.0,
+        see_through=float(through.sum()) / max(judged, 1),
+        inconsistent=float(bad.sum()) / max(judged, 1),
+        pixels=judged,
+    )
 
 
 def pair_check(video: ToyVideo, i: int, j: int) -> Reprojection:
@@ -166,5 +177,9 @@ def pair_check(video: ToyVideo, i: int, j: int) -> Reprojection:
     least (an object that jumps in front of where it stood hides its old place from i -> j, and
     shows up as see-through only from j -> i)."""
     a, b = reprojection_check(video, i, j), reprojection_check(video, j, i)
-    return Reprojection(max(a.colour_error, b.colour_error), max(a.see_through, b.see_through),
-                        max(a.inconsistent, b.inconsistent), min(a.pixels, b.pixels))
+    return Reprojection(
+        max(a.colour_error, b.colour_error),
+        max(a.see_through, b.see_through),
+        max(a.inconsistent, b.inconsistent),
+        min(a.pixels, b.pixels),
+    )

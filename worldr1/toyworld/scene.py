@@ -136,12 +136,14 @@ def fits(obj: ToyObject, others: tuple[ToyObject, ...] | list[ToyObject], radius
     x, y = obj.position
     if math.hypot(x, y) + obj.footprint > radius:
         return False
-    return all(math.hypot(x - o.position[0], y - o.position[1]) >= obj.footprint + o.footprint + OBJECT_GAP
-               for o in others)
+    return all(
+        math.hypot(x - o.position[0], y - o.position[1]) >= obj.footprint + o.footprint + OBJECT_GAP for o in others
+    )
 
 
-def free_position(rng: np.random.Generator, obj: ToyObject, others: list[ToyObject], radius: float,
-                  tries: int = 200) -> tuple[float, float] | None:
+def free_position(
+    rng: np.random.Generator, obj: ToyObject, others: list[ToyObject], radius: float, tries: int = 200
+) -> tuple[float, float] | None:
     """A uniformly drawn floor position where `obj` fits beside `others`, or None after `tries` draws."""
     reach = radius - obj.footprint
     for _ in range(tries):
@@ -160,15 +162,25 @@ def make_scene(seed: int) -> ToyScene:
     placed: list[ToyObject] = []
     for colour in colours:
         shape = Shape(rng.choice(list(Shape)))
-        obj = ToyObject(shape, str(colour), PALETTE[str(colour)], (0.0, 0.0), float(rng.uniform(0.5, 0.9)),
-                        float(rng.uniform(0.0, 90.0)) if shape is Shape.CUBE else 0.0)
+        obj = ToyObject(
+            shape,
+            str(colour),
+            PALETTE[str(colour)],
+            (0.0, 0.0),
+            float(rng.uniform(0.5, 0.9)),
+            float(rng.uniform(0.0, 90.0)) if shape is Shape.CUBE else 0.0,
+        )
         pos = free_position(rng, obj, placed, SCENE_RADIUS)
         if pos is None:  # the floor is full: fewer objects rather than overlapping ones
             break
         placed.append(replace(obj, position=pos))
-    return ToyScene(objects=tuple(sorted(placed, key=lambda o: o.position[0])),
-                    floor=str(rng.choice(list(FLOORS))), checker=float(rng.uniform(0.45, 0.8)),
-                    sky=str(rng.choice(list(SKIES))), texture_seed=int(rng.integers(2**31)))
+    return ToyScene(
+        objects=tuple(sorted(placed, key=lambda o: o.position[0])),
+        floor=str(rng.choice(list(FLOORS))),
+        checker=float(rng.uniform(0.45, 0.8)),
+        sky=str(rng.choice(list(SKIES))),
+        texture_seed=int(rng.integers(2**31)),
+    )
 
 
 # --- surfaces: points, outward normals and the spacing between samples (float64) ---
@@ -233,8 +245,11 @@ def cylinder_surface(obj: ToyObject, density: float) -> Surface:
     top = np.concatenate([disc_points(r, n_top), np.full((n_top, 1), h)], 1)
     top_n = np.tile([0.0, 0.0, 1.0], (n_top, 1))
     base = np.array([obj.position[0], obj.position[1], 0.0])
-    return (np.concatenate([side, top]) + base, np.concatenate([side_n, top_n]),
-            math.sqrt(2 * math.pi * r * h / n_side))
+    return (
+        np.concatenate([side, top]) + base,
+        np.concatenate([side_n, top_n]),
+        math.sqrt(2 * math.pi * r * h / n_side),
+    )
 
 
 def cone_surface(obj: ToyObject, density: float) -> Surface:
@@ -249,8 +264,12 @@ def cone_surface(obj: ToyObject, density: float) -> Surface:
     return pts + np.array([obj.position[0], obj.position[1], 0.0]), nrm, math.sqrt(math.pi * r * slant / n)
 
 
-SURFACES = {Shape.CUBE: cube_surface, Shape.SPHERE: sphere_surface, Shape.CYLINDER: cylinder_surface,
-            Shape.CONE: cone_surface}
+SURFACES = {
+    Shape.CUBE: cube_surface,
+    Shape.SPHERE: sphere_surface,
+    Shape.CYLINDER: cylinder_surface,
+    Shape.CONE: cone_surface,
+}
 
 
 def floor_colours(scene: ToyScene, xy: np.ndarray) -> np.ndarray:
@@ -306,8 +325,10 @@ def dome_colours(scene: ToyScene, points: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(scene.texture_seed)
     azimuth = np.arctan2(points[:, 1], points[:, 0])
     # Whole numbers of waves round the horizon, so the texture has no seam.
-    waves = sum(np.sin(k * azimuth + m * elev[:, 0] * math.pi + p)
-                for k, m, p in zip(rng.integers(4, 10, 3), rng.uniform(-2, 2, 3), rng.uniform(0, 2 * math.pi, 3)))
+    waves = sum(
+        np.sin(k * azimuth + m * elev[:, 0] * math.pi + p)
+        for k, m, p in zip(rng.integers(4, 10, 3), rng.uniform(-2, 2, 3), rng.uniform(0, 2 * math.pi, 3))
+    )
     return np.clip(base * (1 + 0.12 * waves[:, None]), 0.0, 1.0)
 
 
@@ -328,10 +349,13 @@ def discs(points: np.ndarray, normals: np.ndarray, spacing: np.ndarray | float, 
     std = DISC_STD * np.broadcast_to(np.asarray(spacing, dtype=np.float64), (n,))
     scales = np.stack([std, std, np.full(n, DISC_THICKNESS)], 1)
     f32 = torch.float32
-    return Gaussians(torch.as_tensor(points, dtype=f32), torch.as_tensor(scales, dtype=f32),
-                     torch.as_tensor(quats_from_normals(normals), dtype=f32),
-                     torch.full((n,), DISC_OPACITY, dtype=f32),
-                     colors=torch.as_tensor(np.clip(colours, 0.0, 1.0), dtype=f32))
+    return Gaussians(
+        torch.as_tensor(points, dtype=f32),
+        torch.as_tensor(scales, dtype=f32),
+        torch.as_tensor(quats_from_normals(normals), dtype=f32),
+        torch.full((n,), DISC_OPACITY, dtype=f32),
+        colors=torch.as_tensor(np.clip(colours, 0.0, 1.0), dtype=f32),
+    )
 
 
 def toy_scene_gaussians(scene: ToyScene, density: float = DEFAULT_DENSITY) -> Gaussians:
@@ -340,9 +364,9 @@ def toy_scene_gaussians(scene: ToyScene, density: float = DEFAULT_DENSITY) -> Ga
     for obj in scene.objects:
         pts, nrm, spacing = SURFACES[obj.shape](obj, density)
         parts.append(discs(pts, nrm, spacing, shaded(obj.rgb, nrm)))
-    xy, spacing = floor_points(density)
+    xy, floor_spacing = floor_points(density)
     floor = np.concatenate([xy, np.zeros((len(xy), 1))], 1)
-    parts.append(discs(floor, np.tile([0.0, 0.0, 1.0], (len(xy), 1)), spacing, floor_colours(scene, xy)))
+    parts.append(discs(floor, np.tile([0.0, 0.0, 1.0], (len(xy), 1)), floor_spacing, floor_colours(scene, xy)))
     pts, nrm, dome_s = dome_surface(density)
     parts.append(discs(pts, nrm, dome_s, dome_colours(scene, pts)))
     return Gaussians.concat(parts)

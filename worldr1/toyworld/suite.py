@@ -66,23 +66,39 @@ def twins(seed: int, frames: int, height: int, width: int, supersample: int = SU
             out.append(_video(seed, kind.value, plan.prompt, render_scenes(scenes, plan.cameras, supersample)))
     n = len(sound.frames)
     frozen = np.repeat(sound.frames[:1], n, 0)
-    out.append(SuiteVideo(seed, "frozen", plan.prompt, frozen, np.repeat(sound.depth[:1], n, 0),
-                          np.repeat(sound.w2c[:1], n, 0), np.repeat(sound.K[:1], n, 0)))
-    out.append(SuiteVideo(seed, "noise", plan.prompt, rng.integers(0, 256, sound.frames.shape, dtype=np.uint8),
-                          None, None, None))
+    out.append(
+        SuiteVideo(
+            seed,
+            "frozen",
+            plan.prompt,
+            frozen,
+            np.repeat(sound.depth[:1], n, 0),
+            np.repeat(sound.w2c[:1], n, 0),
+            np.repeat(sound.K[:1], n, 0),
+        )
+    )
+    out.append(
+        SuiteVideo(
+            seed, "noise", plan.prompt, rng.integers(0, 256, sound.frames.shape, dtype=np.uint8), None, None, None
+        )
+    )
     order = np.arange(n)
     while n > 1 and (order == np.arange(n)).all():
         order = rng.permutation(n)
-    out.append(SuiteVideo(seed, "shuffled", plan.prompt, sound.frames[order], sound.depth[order], sound.w2c[order],
-                          sound.K[order]))
+    out.append(
+        SuiteVideo(
+            seed, "shuffled", plan.prompt, sound.frames[order], sound.depth[order], sound.w2c[order], sound.K[order]
+        )
+    )
     gain = rng.uniform(0.6, 1.4, size=(n, 1, 1, 1))
     flicker = np.clip(np.round(sound.frames.astype(np.float64) * gain), 0, 255).astype(np.uint8)
     out.append(SuiteVideo(seed, "flicker", plan.prompt, flicker, sound.depth, sound.w2c, sound.K))
     return out
 
 
-def make_suite(seed: int, clips: int, frames: int, height: int, width: int,
-               supersample: int = SUPERSAMPLE) -> Iterator[list[SuiteVideo]]:
+def make_suite(
+    seed: int, clips: int, frames: int, height: int, width: int, supersample: int = SUPERSAMPLE
+) -> Iterator[list[SuiteVideo]]:
     """`clips` seeds' twin lists, one seed at a time (rendering is the slow part)."""
     for i in range(clips):
         yield twins(suite_seed(seed, i), frames, height, width, supersample)
