@@ -9,7 +9,7 @@ import torch
 
 from worldr1.geometry.cameras import intrinsics_from_fov, look_at
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
-from worldr1.rewards.reproject import reprojection_errors, s_reproj
+from worldr1.rewards.reproject import neighbourhood_error, reprojection_errors, s_reproj
 
 H = W = 32
 
@@ -113,3 +113,30 @@ def test_geometry_that_relates_no_frames_earns_nothing() -> None:
     away[1, :3, :3] = -away[1, :3, :3] @ np.diag([1.0, 1.0, 1.0]) * np.array([[1.0], [-1.0], [-1.0]])
     score = s_reproj(frames, depth, away, K.double().numpy())
     assert score.s_reproj == 0.0 and score.psnr is None and score.judged == 0.0
+
+
+def test_neighbourhood_error_forgives_a_pixel_of_misregistration_not_a_new_colour() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(16, 16, 3, generator=gen)
+    shifted = torch.roll(a, 1, dims=1)  # the same image one pixel to the right
+    valid = torch.ones(16, 16, dtype=torch.bool)
+    inner = (slice(2, -2), slice(2, -2))
+    assert float(neighbourhood_error(a, shifted, valid, 0)[inner].mean()) > 0.1
+    assert float(neighbourhood_error(a, shifted, valid, 1)[inner].max()) == 0.0
+    changed = shifted.clone()
+    changed[6:10, 6:10] = torch.tensor([2.0, -1.0, 2.0])  # a colour nothing in `a` has
+    err = neighbourhood_error(a, changed, valid, 1)
+    assert float(err[7:9, 7:9].min()) > 0.5  # windows wholly inside the changed patch
+    # Invalid neighbours cannot be matched: with none valid, every pixel is infinitely off.
+    assert torch.isinf(neighbourhood_error(a, shifted, torch.zeros_like(valid), 1)).all()
+
+
+def test_s_reproj_with_a_radius_tells_the_broken_pair_still() -> None:
+    rgb, depth, w2c, K = two_views()
+    frames = (rgb * 255).round().to(torch.uint8).numpy()
+    broken = frames.copy()
+    broken[1, 8:20, 8:20] = [255, 0, 0]
+    args = (w2c.double().numpy(), K.double().numpy(), 0.8, 0.12, 0)
+    sound, bad = (s_reproj(f, depth, *args, radius=1) for f in (frames, broken))
+    assert bad.s_reproj < sound.s_reproj - 0.05
+    assert sound.s_reproj >= s_reproj(frames, depth, *args, radius=0).s_reproj

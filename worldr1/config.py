@@ -194,6 +194,12 @@ class ReprojConfig(Group):
     tolerance: Annotated[float, Field(gt=0, lt=1)]
     #: frames compared at most (evenly spaced): pairs grow with the square of it
     max_frames: Annotated[int, Field(ge=2, le=64)]
+    #: Adam steps of photometric refinement of the reconstruction's cameras before the warp
+    #: (`geometry.refine`); 0 takes them as the reconstructor gave them
+    refine_steps: Annotated[int, Field(ge=0, le=1000)]
+    #: a pixel matches when any pixel of the other frame's warp within this many pixels does: a
+    #: geometry off by that much is no error, a changed object still is (0: the pixel itself)
+    radius: Annotated[int, Field(ge=0, le=3)]
 
 
 class RewardConfig(Group):

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from worldr1.geometry.cameras import resize_intrinsics
-from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
+from worldr1.geometry.refine import refine_poses
+from worldr1.geometry.warp import gaussian_blur, layer_edges, warp_pairs
 from worldr1.video import frame_indices
 
 if TYPE_CHECKING:
@@ -34,6 +35,24 @@ class PairErrors:
     valid: list[torch.Tensor]
 
 
+def neighbourhood_error(a: torch.Tensor, seen: torch.Tensor, valid: torch.Tensor, radius: int) -> torch.Tensor:
+    """Per pixel of `a [H, W, C]`: the least largest-channel difference to a valid pixel of
+    `seen [H, W, C]` within `radius` pixels (a (2r+1)^2 window; inf where none is valid). A geometry
+    off by up to `radius` pixels then costs nothing, while a colour that nothing nearby has (a
+    changed object, a footprint that moved) still does."""
+    if radius == 0:
+        err = (a - seen).abs().amax(-1)
+        return torch.where(valid, err, torch.full_like(err, math.inf))
+    h, w, c = a.shape
+    k = 2 * radius + 1
+    padded = torch.nn.functional.pad(seen.permute(2, 0, 1)[None], (radius,) * 4, mode="replicate")
+    patches = torch.nn.functional.unfold(padded, k).view(c, k * k, h, w)
+    ok = torch.nn.functional.pad(valid.float()[None, None], (radius,) * 4)
+    ok = torch.nn.functional.unfold(ok, k).view(k * k, h, w) > 0.5
+    diff = (a.permute(2, 0, 1)[:, None] - patches).abs().amax(0)
+    return torch.where(ok, diff, torch.full_like(diff, math.inf)).amin(0)
+
+
 def reprojection_errors(
     frames: torch.Tensor,
     depth: torch.Tensor,
@@ -42,22 +61,24 @@ def reprojection_errors(
     blur: float,
     occlusion_tol: float = 0.05,
     edge_rel: float = 0.02,
+    radius: int = 0,
 ) -> PairErrors:
     """`frames [F, H, W, 3]` in [0, 1] and `depth [F, H, W]` at one size, `K [F, 3, 3]` in its pixels,
-    `w2c [F, 4, 4]`; every ordered pair of frames."""
+    `w2c [F, 4, 4]`; every ordered pair of frames; with `radius`, `neighbourhood_error`'s."""
     n = frames.shape[0]
     low = gaussian_blur(frames.float(), blur)
     depth, w2c, K = depth.float(), w2c.float(), K.float()
     edges = layer_edges(depth, edge_rel)
-    pairs, errors, valids = [], [], []
-    for a in range(n):
-        for b in range(n):
-            if a == b:
-                continue
-            seen = warp(low[b], depth[a], depth[b], K[a], K[b], w2c[a], w2c[b], occlusion_tol)
-            pairs.append((a, b))
-            errors.append((low[a] - seen.colour).abs().amax(-1))
-            valids.append(seen.valid & ~edges[a])
+    pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
+    if not pairs:
+        return PairErrors([], [], [])
+    a, b = (torch.tensor(x) for x in zip(*pairs))
+    seen = warp_pairs(low, depth, K, w2c, a, b, occlusion_tol)
+    errors, valids = [], []
+    for i, (ia, _) in enumerate(pairs):
+        valid = seen.valid[i] & ~edges[ia]
+        errors.append(neighbourhood_error(low[ia], seen.colour[i], seen.valid[i], radius).where(valid, 0.0))
+        valids.append(valid)
     return PairErrors(pairs, errors, valids)
 
 
@@ -79,15 +100,28 @@ def at_depth_size(frames: np.ndarray, depth_hw: tuple[int, int]) -> torch.Tensor
 
 @torch.no_grad()
 def s_reproj(
-    frames: np.ndarray, depth: torch.Tensor, w2c: np.ndarray, K: np.ndarray, blur: float = 0.8, tol: float = 0.12
+    frames: np.ndarray,
+    depth: torch.Tensor,
+    w2c: np.ndarray,
+    K: np.ndarray,
+    blur: float = 0.8,
+    tol: float = 0.12,
+    refine_steps: int = 0,
+    radius: int = 0,
 ) -> ReprojScore:
     """`frames uint8 [F, H, W, 3]`, `depth [F, h, w]` (the reconstruction's processing size), `w2c`,
-    `K` in pixels of the frames. Geometry under which no frame sees any pixel of another scores 0:
-    a video of one scene that its own reconstruction cannot relate earns nothing."""
+    `K` in pixels of the frames; the cameras first refined photometrically by `refine_steps`, a
+    pixel's error its `neighbourhood_error` within `radius`.
+    Geometry under which no frame sees any pixel of another scores 0: a video of one scene that
+    its own reconstruction cannot relate earns nothing."""
     h, w = int(depth.shape[1]), int(depth.shape[2])
     x = at_depth_size(frames, (h, w))
     k = torch.from_numpy(resize_intrinsics(K, (frames.shape[1], frames.shape[2]), (h, w))).float()
-    e = reprojection_errors(x, depth.float(), torch.from_numpy(np.asarray(w2c)).float(), k, blur)
+    cams = torch.from_numpy(np.asarray(w2c)).float()
+    depth = depth.float()
+    if refine_steps:
+        cams, depth = refine_poses(x, depth, k, cams, refine_steps)
+    e = reprojection_errors(x, depth, cams, k, blur, radius=radius)
     judged = torch.cat([err[v] for err, v in zip(e.error, e.valid)])
     if judged.numel() == 0:
         return ReprojScore(0.0, None, None, 0.0)
@@ -102,5 +136,14 @@ def s_reproj_columns(v: TermInput) -> dict[str, object]:
     """s_reproj and its metrics over `reward.reproj.max_frames` evenly spaced frames (pairs grow with their square)."""
     rp, recon = v.params.reward.reproj, v.recon
     keep = frame_indices(len(v.video), rp.max_frames)
-    warp = s_reproj(v.video[keep], recon.depth[keep], recon.w2c[keep], recon.K[keep], rp.blur, rp.tolerance)
+    warp = s_reproj(
+        v.video[keep],
+        recon.depth[keep],
+        recon.w2c[keep],
+        recon.K[keep],
+        rp.blur,
+        rp.tolerance,
+        rp.refine_steps,
+        rp.radius,
+    )
     return {"s_reproj": warp.s_reproj, "reproj_psnr": warp.psnr, "reproj_bad": warp.bad}
