@@ -50,7 +50,7 @@ from worldr1.reconstruct.run import reconstruct_round
 from worldr1.rewards import load_judge
 from worldr1.rewards.advantages import group_advantages
 from worldr1.rewards.quality import load_quality
-from worldr1.rewards.score import Scorer
+from worldr1.rewards.score import Scorer, round_videos
 from worldr1.score_video import Video, VideoScorer
 from worldr1.toyworld.classifier import load_toy_classifier
 from worldr1.video import read_mp4
@@ -174,7 +174,8 @@ def main() -> None:
                     ro.fps,
                     default_device(),
                 )
-                rewards = scorer.score_round(samples, recon, "3d", rdir / "rollout", rdir / "recon")
+                videos = round_videos(samples.to_pylist(), recon, rdir / "rollout", rdir / "recon")
+                rewards = scorer.reward(scorer.score(videos, "3d"), "3d")
             else:
                 base_fn = brightness if args.reward == "brightness" else classifier.p_consistent
                 sign = -1.0 if args.negate else 1.0

@@ -10,7 +10,7 @@ from worldr1.distributed import gather_rows, joined, scratch, world_from_env
 from worldr1.rewards import load_judge
 from worldr1.rewards.quality import load_quality
 from worldr1.rewards.report import round_summary
-from worldr1.rewards.score import Scorer
+from worldr1.rewards.score import JUDGE_BLOCK, Scorer, round_videos
 from worldr1.stagekit import err, progress_bar, round_item, stage
 
 PARAMS = ["reward", "camera", "grpo.adv_clip"]
@@ -36,15 +36,10 @@ def main() -> None:
             config.params_hash(params, [*PARAMS, f"rounds.{round_name}"]), store.code_version(), models
         )
         with scratch(world, paths.rewards(round_name)) as parts, progress_bar(f"score@{round_name}", world) as tick:
-            mine = scorer.score_shard(
-                samples,
-                recon,
-                item.phase,
-                Path(paths.rollout_dir(round_name)),
-                Path(paths.recon_dir(round_name)),
-                world,
-                tick,
-            )
+            # Blocks of JUDGE_BLOCK samples: the judge's batches are the same however many ranks share the round.
+            listed = world.mine(samples.to_pylist(), block=JUDGE_BLOCK)
+            rollout_dir, recon_dir = Path(paths.rollout_dir(round_name)), Path(paths.recon_dir(round_name))
+            mine = scorer.score(round_videos(listed, recon, rollout_dir, recon_dir), item.phase, tick)
             # Rewards and advantages need whole groups: rank 0 computes them from every rank's rows.
             rows = gather_rows(
                 world,

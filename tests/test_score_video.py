@@ -19,6 +19,7 @@ from worldr1.geometry.synthetic import card_scene, orbit_cameras
 from worldr1.profiles import use_profile
 from worldr1.reconstruct.run import reconstruct_round
 from worldr1.reconstruct.toy import ToyReconstructor
+from worldr1.rewards.score import round_videos
 from worldr1.score_video import ROUND, VideoScorer, read_video
 from worldr1.video import frame_indices, read_mp4, write_mp4
 
@@ -122,7 +123,8 @@ def stage_rows(scorer: VideoScorer, params: config.Params, paths: list[Path], pr
     recon = reconstruct_round(
         scorer.reconstructor, table, rollout, recon_dir, params.reconstruct, params.rollout.fps, scorer.device
     )
-    return scorer.scorer.score_round(table, recon, "3d", rollout, recon_dir).to_pylist()
+    rows = scorer.scorer.score(round_videos(table.to_pylist(), recon, rollout, recon_dir), "3d")
+    return scorer.scorer.reward(rows, "3d").to_pylist()
 
 
 def test_the_command_scores_like_the_stage(

@@ -1,9 +1,9 @@
 """`worldr1 score`: the pipeline's 3D-consistency reward for any video (another model's output, a real clip).
 
 Each video goes through exactly what `reconstruct@rK` and `score@rK` do to a rollout sample:
-`reconstruct_frames` (worldr1/reconstruct/run.py) writes its geometry and renders, then
-`Scorer.score_one` reads them back the same way (`load_views`) and `Scorer.finish` adds the judge's
-s_meta and the reward (worldr1/rewards/score.py), with the settings of params.yaml (`reconstruct`,
+`reconstruct_frames` (worldr1/reconstruct/run.py) writes its geometry and renders, then the
+stage's own path, `Scorer.score` and `Scorer.reward` (worldr1/rewards/score.py), reads them back the
+same way (`load_views`) and adds the judge's s_meta and the reward, with the settings of params.yaml (`reconstruct`,
 `reward`, `camera`). The target camera path comes from the prompt's first sentence, as in the prompts
 stage. The phase is `3d`.
 
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -45,17 +45,11 @@ if TYPE_CHECKING:
 #: the `round` of rows scored outside a round
 ROUND = "external"
 PHASE: Phase = "3d"
-T = TypeVar("T")
 #: the params keys the result depends on (its provenance hash)
 PARAMS = ["reconstruct", "reward", "camera"]
 DEFAULT_MAX_FRAMES = 49
 #: when a file states no frame rate (only the renders' playback speed depends on it)
 FALLBACK_FPS = 16.0
-
-
-def _given(value: T) -> Callable[[], T]:
-    """A loader of what is already loaded (Scorer.score_one takes loaders)."""
-    return lambda: value
 
 
 @dataclass(frozen=True)
@@ -152,7 +146,7 @@ class VideoScorer:
         """Reconstruct and score `videos` (all for `prompt`); geometry and renders go to `work`/recon
         in the reconstruct stage's layout."""
         from worldr1.reconstruct.run import reconstruct_frames
-        from worldr1.rewards.score import NO_CAMERA, empty_rewards_row, load_views
+        from worldr1.rewards.score import NO_CAMERA, ReconViews, VideoToScore, load_views
 
         parse = check_prompt(prompt)
         recon_dir = work / "recon"
@@ -163,27 +157,42 @@ class VideoScorer:
             "prompt": prompt,
             "camera": [m.value for m in parse.primitives],
         }
-        rows, metas, recon_rows = [], [], []
-        for n, (sid, video) in enumerate(zip(sample_ids([v.path for v in videos]), videos)):
-            recon = reconstruct_frames(
-                self.reconstructor, video.frames, sid, ROUND, recon_dir, self.params.reconstruct, video.fps, self.device
+        names = sample_ids([v.path for v in videos])
+        recon_rows: list[dict] = []
+
+        def frames(n: int) -> np.ndarray:
+            # Reconstructed as its frames are loaded: every video gets its recon row, in order, even
+            # one whose scoring fails before its reconstruction is read.
+            video = videos[n]
+            recon_rows.append(
+                reconstruct_frames(
+                    self.reconstructor,
+                    video.frames,
+                    names[n],
+                    ROUND,
+                    recon_dir,
+                    self.params.reconstruct,
+                    video.fps,
+                    self.device,
+                )
             )
-            row, meta = self.scorer.score_one(
-                empty_rewards_row({**base, "sample_id": sid, "group_index": n}, PHASE),
-                _given(video.frames),
-                partial(load_views, recon, recon_dir),
+            return video.frames
+
+        def views(n: int) -> ReconViews:
+            return load_views(recon_rows[n], recon_dir)
+
+        items = [
+            VideoToScore(
+                {**base, "sample_id": names[n], "group_index": n},
+                partial(frames, n),
+                partial(views, n),
                 parse.reason or NO_CAMERA,
             )
-            recon_rows.append(recon)
-            rows.append(row)
-            metas.append(meta)
-            if progress:
-                progress(n + 1, len(videos))
-        self.scorer.finish(rows, metas, PHASE, groups=False)
-        return Scored(
-            pa.Table.from_pylist(rows).select(store.REWARDS.schema.names).cast(store.REWARDS.schema),
-            pa.Table.from_pylist(recon_rows).select(store.RECON.schema.names).cast(store.RECON.schema),
-        )
+            for n in range(len(videos))
+        ]
+        rows = self.scorer.score(items, PHASE, progress)
+        recon = store.conform(pa.Table.from_pylist(recon_rows), store.RECON)
+        return Scored(self.scorer.reward(rows, PHASE, groups=False), recon)
 
     def keep(self, scored: Scored, videos: list[Video], work: Path) -> None:
         """Complete `work` into a round directory (what `worldr1 audit --html` finds media in): the frames

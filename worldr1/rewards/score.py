@@ -5,9 +5,12 @@ why a sample scored what it did. A sample that cannot be scored (failed rollout,
 reconstruction in a 3D round, a missing render, a non-finite metric) is a `failed` row with its
 reason and no advantage: it never gets a reward by accident.
 
-`Scorer.score_one` scores one video given loaders for its frames and its reconstruction; the stage
-(`score_round`) and `worldr1 score` (worldr1/score_video.py, videos from outside the pipeline) both
-go through it and `finish`, so the two cannot drift apart.
+One path for every caller: a `VideoToScore` is a video's ids and loaders of its frames and its
+reconstruction; `Scorer.score` computes every term of a list of them (the judge in blocks), and
+`Scorer.reward` combines the terms and, for a round, adds group statistics and advantages. The
+score stage (`round_videos`, a rank's share of a round), `worldr1 score` and evaluate
+(`score_video.VideoScorer`, videos from outside the pipeline) all go through those two, so they
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -24,8 +28,8 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+from worldr1 import store
 from worldr1.config import Params, Phase
-from worldr1.distributed import World
 from worldr1.prompts.camera import Primitive
 from worldr1.reconstruct.scene import ReconstructionFailed
 from worldr1.rewards import terms as registry
@@ -42,30 +46,18 @@ from worldr1.video import read_mp4
 NO_CAMERA = "no camera sentence in the prompt"
 #: samples per judge batch, and per block of a rank's share of a round
 JUDGE_BLOCK = 8
+#: what a rewards row takes of its sample
+IDS = ("sample_id", "round", "prompt_id", "prompt", "camera", "group_index")
 
 
-def empty_rewards_row(sample: dict, phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS) -> dict[str, object]:
-    """A rewards row (store.REWARDS) before scoring: the sample's ids, prompt and camera moves, no terms."""
-    row: dict[str, object] = {
-        k: sample[k] for k in ("sample_id", "round", "prompt_id", "prompt", "camera", "group_index")
-    }
-    row["phase"] = phase
-    for k in (
-        *registry.names(terms),
-        *registry.reason_columns(terms),
-        *registry.metric_columns(terms),
-        "motion",
-        "motion_factor",
-        "reward",
-        "group_mean",
-        "group_std",
-        "advantage",
-        "error",
-        *registry.weight_columns(terms),
-    ):
-        row[k] = None
-    row["group_valid"] = None
-    row["status"] = "ok"
+def empty_rewards_row(
+    sample: Mapping[str, object], phase: Phase, terms: Sequence[RewardTerm] = REWARD_TERMS
+) -> dict[str, object]:
+    """A rewards row before scoring: every column of the rewards schema of `terms` (store.REWARDS for
+    the registry's), null but for the sample's ids, prompt and camera moves, its phase and status ok."""
+    row: dict[str, object] = dict.fromkeys(store.rewards_schema(terms).schema.names)
+    row.update({k: sample[k] for k in IDS})
+    row.update(phase=phase, status="ok")
     return row
 
 
@@ -153,8 +145,39 @@ def compute_terms(
             row.update(columns)
 
 
+@dataclass(frozen=True)
+class VideoToScore:
+    """One video to score: its ids (`IDS`: sample_id, round, prompt_id, prompt, camera moves,
+    group_index) and loaders of its frames and its reconstruction (`Scorer.score_one` calls each
+    once, `views` only in a 3D phase; whatever they raise for a video that cannot be scored fails
+    its row with the reason)."""
+
+    ids: Mapping[str, object]
+    frames: Callable[[], np.ndarray]
+    views: Callable[[], ReconViews]
+    no_camera_reason: str = NO_CAMERA
+
+
+def round_videos(
+    samples: Sequence[dict], recon: pa.Table | None, rollout_dir: Path, recon_dir: Path | None
+) -> list[VideoToScore]:
+    """A round's samples (rows of store.SAMPLES) as `VideoToScore`s: frames from the rollout directory,
+    renders and cameras from the recon directory (`load_views`)."""
+    recon_rows = {r["sample_id"]: r for r in recon.to_pylist()} if recon is not None else {}
+
+    def video(sample: dict) -> VideoToScore:
+        def frames() -> np.ndarray:
+            if sample["status"] != "ok":
+                raise ReconstructionFailed(f"rollout failed: {sample['error']}")
+            return read_mp4(rollout_dir / sample["video"])
+
+        return VideoToScore(sample, frames, partial(load_views, recon_rows.get(sample["sample_id"]), recon_dir))
+
+    return [video(s) for s in samples]
+
+
 class Scorer:
-    """Scores one round; the judge (`rate(images, prompts)`) and the quality model are loaded once by the caller."""
+    """Scores videos; the judge (`rate(images, prompts)`) and the quality model are loaded once by the caller."""
 
     def __init__(self, params: Params, judge, quality: QualityModel) -> None:  # noqa: ANN001
         self.params = params
@@ -163,58 +186,26 @@ class Scorer:
         cfg = params.reward
         self.lpips = require_lpips() if cfg.recon_metric == "lpips" else lpips_model()
 
-    def score_round(
-        self,
-        samples: pa.Table,
-        recon: pa.Table | None,
-        phase: Phase,
-        rollout_dir: Path,
-        recon_dir: Path | None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> pa.Table:
-        """Every sample of a round in one process: `score_shard`, then `reward`."""
-        return self.reward(self.score_shard(samples, recon, phase, rollout_dir, recon_dir, World(), progress), phase)
-
-    def score_shard(
-        self,
-        samples: pa.Table,
-        recon: pa.Table | None,
-        phase: Phase,
-        rollout_dir: Path,
-        recon_dir: Path | None,
-        world: World,
-        progress: Callable[[int, int], None] | None = None,
+    def score(
+        self, videos: Sequence[VideoToScore], phase: Phase, progress: Callable[[int, int], None] | None = None
     ) -> list[dict[str, object]]:
-        """`world`'s share of the round (blocks of `JUDGE_BLOCK` samples): each row's terms and the
-        judge's s_meta, no reward yet (`reward` needs every group whole)."""
-        recon_rows = {r["sample_id"]: r for r in recon.to_pylist()} if recon is not None else {}
+        """Every video's terms (`score_one`), then the judge's s_meta over them in blocks of
+        `JUDGE_BLOCK`; no reward yet (`reward`: a round's needs every group whole)."""
         rows, metas = [], []
-        listed = world.mine(samples.to_pylist(), block=JUDGE_BLOCK)
-        for n, sample in enumerate(listed):
-            row, meta = self.score_sample(sample, recon_rows.get(sample["sample_id"]), phase, rollout_dir, recon_dir)
+        for n, v in enumerate(videos):
+            row, meta = self.score_one(empty_rewards_row(v.ids, phase), v.frames, v.views, v.no_camera_reason)
             rows.append(row)
             metas.append(meta)
             if progress:
-                progress(n + 1, len(listed))
+                progress(n + 1, len(videos))
         self._judge(rows, metas, phase)
         return rows
 
-    def reward(self, rows: list[dict[str, object]], phase: Phase) -> pa.Table:
-        """The round's rewards table from every scored row: rewards, group statistics, advantages."""
-        self._reward(rows, phase, groups=True)
-        return pa.Table.from_pylist(rows)
-
-    def score_sample(
-        self, sample: dict, recon: dict | None, phase: Phase, rollout_dir: Path, recon_dir: Path | None
-    ) -> tuple[dict[str, object], np.ndarray | None]:
-        """One rollout sample of a round: its video from the rollout directory, its renders from the recon directory."""
-
-        def frames() -> np.ndarray:
-            if sample["status"] != "ok":
-                raise ReconstructionFailed(f"rollout failed: {sample['error']}")
-            return read_mp4(rollout_dir / sample["video"])
-
-        return self.score_one(empty_rewards_row(sample, phase), frames, lambda: load_views(recon, recon_dir))
+    def reward(self, rows: list[dict[str, object]], phase: Phase, groups: bool = True) -> pa.Table:
+        """The rewards table (store.REWARDS) of scored rows: each row's reward and, with `groups` (a
+        round's rollout groups, every one whole), the per-prompt group statistics and advantages."""
+        self._reward(rows, phase, groups)
+        return store.conform(pa.Table.from_pylist(rows), store.REWARDS)
 
     def score_one(
         self,
@@ -229,7 +220,7 @@ class Scorer:
         (`views` only in a 3D phase), and whatever either raises for a sample that cannot be scored
         makes the row `failed` with the reason, keeping the terms computed before it. Returns the row
         and the meta view for the judge (None when the row failed or has no 3D terms); the judge and
-        the reward come after, over all rows at once (`finish`). A row without camera moves gets a null
+        the reward come after, over all rows at once (`score`, `reward`). A row without camera moves gets a null
         s_traj and `no_camera_reason`.
         """
         try:
@@ -253,12 +244,6 @@ class Scorer:
         except (ReconstructionFailed, OSError, ValueError) as exc:
             row.update(status="failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
             return row, None
-
-    def finish(self, rows: list[dict], metas: list[np.ndarray | None], phase: Phase, groups: bool = True) -> None:
-        """The judge's s_meta on the meta views (one batched pass), then each row's reward; with `groups`,
-        the per-prompt group statistics and advantages too (a round's rollout groups)."""
-        self._judge(rows, metas, phase)
-        self._reward(rows, phase, groups)
 
     def _judge(self, rows: list[dict], metas: list[np.ndarray | None], phase: Phase) -> None:
         if phase == "dynamic" or self.judge is None:
