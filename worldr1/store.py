@@ -483,8 +483,12 @@ def read_table(url: str, spec: TableSchema) -> pa.Table:
             f"give {inside}" if exists(inside) else f"give the {spec.name} table's Parquet file",
         )
     try:
+        # Arrow reads from memory, not from the Python file: its reader threads calling back into
+        # Python could still be waiting for the GIL at interpreter exit, which unwinds them and
+        # aborts the process ("terminate called without an active exception", apache/arrow#34314).
         with fsspec.open(url, "rb") as f:
-            table = pq.read_table(f)
+            data = f.read()
+        table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise UserError(
             f"{url} is not a readable Parquet file ({exc})", f"rerun its stage: dvc repro -f {stage}"
