@@ -9,12 +9,9 @@ from pathlib import Path
 from rich.table import Table
 
 from worldr1 import config, store
-from worldr1.distributed import gather_rows, joined, scratch, world_from_env
-from worldr1.evaluate import METRICS, Adapter, evaluate, summary, test_prompts
-from worldr1.policy import load_policy
-from worldr1.score_video import VideoScorer
+from worldr1.distributed import joined, scratch, world_from_env
+from worldr1.evaluate import METRICS, Adapter, evaluate_rank, summary, test_prompts
 from worldr1.stagekit import err, out, progress_bar, stage
-from worldr1.toyworld.classifier import load_toy_classifier
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "evaluate"]
 
@@ -24,8 +21,6 @@ def main() -> None:
     ev = params.evaluate
     paths = store.Paths()
     prompts = test_prompts(store.read_table(paths.prompts, store.PROMPTS), ev.prompts)
-    # The protocol holds out the odd frames whatever the training rounds do.
-    scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
     latest = Path(paths.policy_dir(ev.policy))
     adapters = [
         Adapter("base", Path(paths.policy_dir("base"))),
@@ -37,32 +32,12 @@ def main() -> None:
         scratch(world, paths.eval_report) as parts,
         progress_bar("evaluate", world) as tick,
     ):
-        policy = load_policy(params.policy)
-        policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
-        # The check the reward does not optimise exists for the toy world only (its labelled clips).
-        classifier = load_toy_classifier(Path(paths.toy_classifier)) if params.policy.model == "toy" else None
-        mine = evaluate(
-            policy,
-            adapters,
-            scored,
-            world.mine(prompts),
-            VideoScorer(scored),
-            tick,
-            classifier.p_consistent if classifier is not None else None,
-        )
-        rows = gather_rows(
-            world,
-            parts,
-            "eval",
-            mine,
-            lambda r: (r["policy"], r["prompt_id"]),
-            [(a.label, p.prompt_id) for p in prompts for a in adapters],
-        )
+        name, rows = evaluate_rank(params, adapters, prompts, world, parts, "eval", tick)
     if rows is None:
         return
     result = {
         "protocol": "worldr1/evaluate.py",
-        "policy": policy.name,
+        "policy": name,
         "evaluated": ev.policy,
         "ema": ev.ema,
         "prompts": len(prompts),

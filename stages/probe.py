@@ -13,12 +13,9 @@ import sys
 from pathlib import Path
 
 from worldr1 import config, store
-from worldr1.distributed import gather_rows, joined, scratch, world_from_env
-from worldr1.evaluate import Adapter, evaluate, probe_prompts, summary
-from worldr1.policy import load_policy
-from worldr1.score_video import VideoScorer
+from worldr1.distributed import joined, scratch, world_from_env
+from worldr1.evaluate import Adapter, evaluate_rank, probe_prompts, summary
 from worldr1.stagekit import err, progress_bar, round_item, stage
-from worldr1.toyworld.classifier import load_toy_classifier
 
 PARAMS = ["seed", "policy", "rollout", "reconstruct", "reward", "camera", "probe"]
 
@@ -28,7 +25,6 @@ def main() -> None:
     round_name, item = round_item(params, sys.argv[1:])
     paths = store.Paths()
     prompts = probe_prompts(store.read_table(paths.prompts, store.PROMPTS), params.probe.prompts, params.probe.seeds)
-    scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
     labels = (["base"] if item.prev == "base" else []) + [round_name]
     report = paths.probe_report(round_name)
     with (
@@ -37,26 +33,7 @@ def main() -> None:
         progress_bar(f"probe@{round_name}", world) as tick,
     ):
         adapters = [Adapter(label, Path(paths.policy_dir(label))) for label in labels]
-        policy = load_policy(params.policy)
-        policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
-        classifier = load_toy_classifier(Path(paths.toy_classifier)) if params.policy.model == "toy" else None
-        mine = evaluate(
-            policy,
-            adapters,
-            scored,
-            world.mine(prompts),
-            VideoScorer(scored),
-            tick,
-            classifier.p_consistent if classifier is not None else None,
-        )
-        rows = gather_rows(
-            world,
-            parts,
-            "probe",
-            mine,
-            lambda r: (r["policy"], r["prompt_id"]),
-            [(label, p.prompt_id) for p in prompts for label in labels],
-        )
+        _, rows = evaluate_rank(params, adapters, prompts, world, parts, "probe", tick)
     if rows is None:
         return
     numbers = summary(rows, labels, labels[0], round_name)

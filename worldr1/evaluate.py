@@ -38,6 +38,7 @@ import pyarrow as pa
 import torch
 
 from worldr1.config import Params
+from worldr1.distributed import World
 from worldr1.errors import UserError
 from worldr1.grpo.sampler import Schedule, sample
 from worldr1.ids import derive_seed
@@ -160,6 +161,50 @@ def evaluate(
             if progress:
                 progress(done, total)
     return rows
+
+
+def evaluate_rank(
+    params: Params,
+    adapters: list[Adapter],
+    prompts: list[EvalPrompt],
+    world: World,
+    parts: Path,
+    name: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[str, list[dict[str, object]] | None]:
+    """`evaluate` on `world`'s share of `prompts` (all adapters), gathered: the policy's name and
+    every row in (adapter, prompt) order on rank 0, None on the other ranks. The protocol holds out
+    the odd frames whatever the training rounds do; with the toy policy the toy classifier adds
+    P(consistent), the check the reward does not optimise. `parts` is the stage's scratch directory
+    (`distributed.scratch`), `name` its rows' part name there."""
+    from worldr1.distributed import gather_rows
+    from worldr1.policy import load_policy
+    from worldr1.store import Paths
+    from worldr1.toyworld.classifier import load_toy_classifier
+
+    scored = params.model_copy(update={"reconstruct": params.reconstruct.model_copy(update={"holdout": True})})
+    policy = load_policy(params.policy)
+    policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
+    toy = params.policy.model == "toy"
+    classifier = load_toy_classifier(Path(Paths().toy_classifier)) if toy else None
+    mine = evaluate(
+        policy,
+        adapters,
+        scored,
+        world.mine(prompts),
+        VideoScorer(scored),
+        progress,
+        classifier.p_consistent if classifier is not None else None,
+    )
+    rows = gather_rows(
+        world,
+        parts,
+        name,
+        mine,
+        lambda r: (r["policy"], r["prompt_id"]),
+        [(a.label, p.prompt_id) for p in prompts for a in adapters],
+    )
+    return policy.name, rows
 
 
 def _row(
