@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldr1.geometry.refine import _rotation, refine_poses
+from worldr1.geometry.cameras import rotation_matrix
+from worldr1.geometry.refine import refine_poses
 from worldr1.geometry.warp import warp, warp_pairs
 from worldr1.rewards.reproject import reprojection_errors, s_reproj
 from worldr1.toyworld.suite import SOUND, twins
@@ -20,7 +21,7 @@ def clip() -> dict[str, torch.Tensor]:
     w2c = torch.from_numpy(v.w2c).float()
     gen = torch.Generator().manual_seed(0)
     off = torch.zeros(5, 4, 4)
-    off[:, :3, :3] = _rotation(0.026 * torch.randn(5, 3, generator=gen))
+    off[:, :3, :3] = rotation_matrix(0.026 * torch.randn(5, 3, generator=gen))
     off[:, :3, 3] = 0.05 * torch.randn(5, 3, generator=gen)
     off[:, 3, 3] = 1.0
     off[0] = torch.eye(4)

@@ -23,6 +23,7 @@ from worldr1.config import (
     TrainingConfig,
 )
 from worldr1.errors import UserError
+from worldr1.geometry.cameras import rotation_matrix
 from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
@@ -31,7 +32,6 @@ from worldr1.reconstruct.toy import (
     frames_tensor,
     load_toy_reconstructor,
     relative_poses,
-    rotation_matrix,
     rotation_vector,
 )
 from worldr1.toyworld.classifier import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,12 @@ def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray | None = None
     c2w[:3, :3] = np.stack([right, down, forward], axis=1)
     c2w[:3, 3] = centre
     return invert(c2w)
+
+
+def rotation_matrix(rotvec: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: rotation vectors `[B, 3]` -> matrices `[B, 3, 3]` (differentiable)."""
+    skew = torch.zeros((*rotvec.shape[:-1], 3, 3), dtype=rotvec.dtype, device=rotvec.device)
+    x, y, z = rotvec.unbind(-1)
+    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -z, y, -x
+    skew[..., 1, 0], skew[..., 2, 0], skew[..., 2, 1] = z, -y, x
+    return torch.linalg.matrix_exp(skew)

@@ -15,16 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from worldr1.geometry.cameras import rotation_matrix
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp_pairs
-
-
-def _rotation(rotvec: torch.Tensor) -> torch.Tensor:
-    """Rodrigues for small rotations `[N, 3]` -> `[N, 3, 3]` (differentiable at 0)."""
-    skew = torch.zeros((*rotvec.shape[:-1], 3, 3), dtype=rotvec.dtype)
-    x, y, z = rotvec.unbind(-1)
-    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -z, y, -x
-    skew[..., 1, 0], skew[..., 2, 0], skew[..., 2, 1] = z, -y, x
-    return torch.linalg.matrix_exp(skew)
 
 
 def refine_poses(
@@ -54,7 +46,7 @@ def refine_poses(
 
     def current() -> tuple[torch.Tensor, torch.Tensor]:
         delta = torch.zeros(n - 1, 4, 4)
-        delta[:, :3, :3] = _rotation(rot)
+        delta[:, :3, :3] = rotation_matrix(rot)
         delta[:, :3, 3] = trans
         delta[:, 3, 3] = 1.0
         poses = torch.cat([w2c[:1], delta @ w2c[1:]], 0)

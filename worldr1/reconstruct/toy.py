@@ -23,7 +23,7 @@ from torch import nn
 
 from worldr1.device import default_device, seeded
 from worldr1.errors import UserError
-from worldr1.geometry.cameras import resize_intrinsics
+from worldr1.geometry.cameras import resize_intrinsics, rotation_matrix
 from worldr1.reconstruct.base import Reconstruction
 
 NAME = "toy"
@@ -76,15 +76,6 @@ class PoseNet(nn.Module):
     def forward(self, first: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.head(self.features(torch.cat([first, other, other - first], 1)))
         return out[:, :3], out[:, 3:]
-
-
-def rotation_matrix(rotvec: torch.Tensor) -> torch.Tensor:
-    """Rodrigues: rotation vectors `[B, 3]` -> matrices `[B, 3, 3]` (differentiable)."""
-    skew = torch.zeros((*rotvec.shape[:-1], 3, 3), dtype=rotvec.dtype, device=rotvec.device)
-    x, y, z = rotvec.unbind(-1)
-    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -z, y, -x
-    skew[..., 1, 0], skew[..., 2, 0], skew[..., 2, 1] = z, -y, x
-    return torch.linalg.matrix_exp(skew)
 
 
 def rotation_vector(r: np.ndarray) -> np.ndarray:
