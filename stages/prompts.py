@@ -7,7 +7,7 @@ from worldr1.prompts import build_prompt_set
 from worldr1.stagekit import err, stage
 
 # The params keys this stage reads: the same list as its `params:` in dvc.yaml (a test checks).
-PARAMS = ["seed", "prompts.sources", "prompts.generator", "prompts.toy", "prompts.max_chars"]
+PARAMS = ["seed", "prompts.sources", "prompts.enhance.sources", "prompts.generator", "prompts.toy", "prompts.max_chars"]
 
 
 def main() -> None:

@@ -80,6 +80,7 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     p = toy_project
     first = run(["dvc", "repro"], p)
     assert ran(first.stdout) == {
+        "enhance",
         "prompts",
         "toy-data",
         "toy-pretrain",

@@ -69,6 +69,7 @@ def _replay(project: Path) -> dict[str, torch.Tensor]:
 def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path: Path) -> None:
     project = copy_project(two_rounds.path, tmp_path / "project")
     assert ran(two_rounds.stdout) == {
+        "enhance",
         "prompts",
         "toy-data",
         "toy-pretrain",

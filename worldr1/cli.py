@@ -1,4 +1,4 @@
-"""The `worldr1` command: doctor, prompts, rounds, profile, sample, score, audit. Its errors are the
+"""The `worldr1` command: doctor, prompts, rounds, profile, enhance, sample, score, audit. Its errors are the
 stages' (worldr1/stagekit.py): one line, exit 2."""
 
 from __future__ import annotations
@@ -258,6 +258,75 @@ def sample_to_mp4(
     write_mp4(out, policy.decode(traj.final)[0].cpu().numpy(), ro.fps)
     what = f"policy {policy.name}" + (f" + {adapter}" if adapter else "")
     err.print(f"wrote {out} ({ro.frames} frames, {ro.height}x{ro.width}, {what})", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# enhance
+
+
+@app.command("enhance")
+def enhance_one(
+    text: Annotated[str, typer.Argument(help="a plain prompt, e.g. 'a red barn in a wheat field'")],
+    moves: Annotated[
+        str | None, typer.Option(help="the camera sentence's moves, e.g. 'orbit left, then pull out'; none: drawn")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="local or openai; none: prompts.enhance.backend")] = None,
+    model: Annotated[str | None, typer.Option(help="a model folder, repo id or served model; none: params'")] = None,
+    url: Annotated[str | None, typer.Option(help="the endpoint's base URL (openai); none: params'")] = None,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="the draw of moves and the sampling")] = 0,
+    params: ParamsOpt = Path(config.PARAMS_FILE),
+) -> None:
+    """Enhance one plain prompt with the settings of prompts.enhance and print it (nothing is cached)."""
+    from worldr1.enhance.cache import LineCache
+    from worldr1.enhance.camera_mix import CameraMix
+    from worldr1.enhance.chat import open_chat
+    from worldr1.enhance.check import Bounds
+    from worldr1.enhance.enhancer import Job, enhance
+    from worldr1.ids import normalize_text
+    from worldr1.prompts.camera import parse_camera
+
+    p = config.load(params)
+    overrides = {k: v for k, v in {"backend": backend, "model": model, "url": url}.items() if v is not None}
+    cfg = config.validate_group(
+        config.EnhanceConfig, p.prompts.enhance.model_dump() | overrides, "prompts.enhance", str(params)
+    )
+    if not cfg.model:
+        raise UserError("no model to ask: prompts.enhance.model is empty", "pass --model or set it in params.yaml")
+    if cfg.backend == "openai" and not cfg.url:
+        raise UserError(
+            "backend openai needs the endpoint's URL",
+            "pass --url (e.g. http://127.0.0.1:8000/v1) or set prompts.enhance.url",
+        )
+    plain = normalize_text(text)
+    if not plain:
+        raise UserError("the prompt is empty", "give the plain prompt as the argument")
+    if moves is None:
+        chosen = CameraMix.from_config(cfg.camera_mix).draw(seed, plain)
+    else:
+        parsed = parse_camera(f"Camera {moves.strip().removeprefix('Camera ').rstrip('.')}.")
+        if not parsed.ok:
+            raise UserError(
+                f"--moves {moves!r}: {parsed.reason}", "give moves like 'push in' or 'orbit left, then pull out'"
+            )
+        chosen = parsed.primitives
+    chat = open_chat(cfg)
+    outcome = enhance(
+        [Job("<command line>", 1, plain, chosen)],
+        chat,
+        Bounds(cfg.min_chars, cfg.max_chars),
+        cfg.attempts,
+        LineCache(),
+        seed,
+    ).outcomes[0]
+    if outcome.output is None:
+        err.print(
+            f"no answer passed the check in {outcome.attempts} attempts; the last: {outcome.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(1)
+    out.print(outcome.output, highlight=False, soft_wrap=True, markup=False)
+    err.print(f"({chat.identity}, attempt {outcome.attempts})", highlight=False, soft_wrap=True, markup=False)
 
 
 # ---------------------------------------------------------------------------------------------

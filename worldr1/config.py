@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 from ruamel.yaml import YAML
@@ -59,19 +59,88 @@ class ToyPromptsConfig(Group):
     test: Annotated[int, Field(ge=0, le=1_000_000)]
 
 
+class EnhanceConfig(Group):
+    """The enhance stage: plain prompt files rewritten by an LLM into camera-first prompts."""
+
+    sources: list[PromptSourceConfig]
+    backend: Literal["local", "openai"]
+    #: local: a folder or an HF-cache repo id; openai: the served model's name
+    model: str
+    #: openai: the API's base URL (…/v1)
+    url: str
+    #: openai: the environment variable that holds the API key ("" for a server without one)
+    api_key_env: Annotated[str, Field(pattern=r"^(?:[A-Za-z_][A-Za-z0-9_]*)?$")]
+    temperature: NonNegFloat
+    max_new_tokens: PosInt
+    attempts: Annotated[int, Field(ge=1, le=20)]
+    min_chars: PosInt
+    max_chars: PosInt
+    batch: PosInt
+    concurrency: Annotated[int, Field(ge=1, le=256)]
+    timeout_s: PosFloat
+    retries: Annotated[int, Field(ge=0, le=20)]
+    backoff_s: NonNegFloat
+    #: camera sentence (without "Camera" and the full stop) -> weight
+    camera_mix: dict[str, PosFloat]
+
+    @field_validator("camera_mix")
+    @classmethod
+    def _mix_parses(cls, mix: dict[str, float]) -> dict[str, float]:
+        from worldr1.prompts.camera import parse_camera  # the grammar, only when a mix is validated
+
+        for sentence in mix:
+            parsed = parse_camera(f"Camera {sentence}.")
+            if not parsed.ok:
+                raise ValueError(f"camera_mix key {sentence!r} is not a camera sentence: {parsed.reason}")
+        return mix
+
+    @model_validator(mode="after")
+    def _usable(self) -> EnhanceConfig:
+        if self.min_chars >= self.max_chars:
+            raise ValueError(f"min_chars ({self.min_chars}) must be under max_chars ({self.max_chars})")
+        if not self.camera_mix:
+            raise ValueError("camera_mix is empty: give at least one camera sentence and its weight")
+        stems: dict[str, str] = {}
+        for src in self.sources:
+            stem = Path(src.path).stem
+            if stem in stems:
+                raise ValueError(
+                    f"sources {stems[stem]} and {src.path} would both write enhanced/{stem}.txt: rename one"
+                )
+            stems[stem] = src.path
+        if self.sources and not self.model:
+            raise ValueError("sources are listed but model is empty: name a model folder, repo id or served model")
+        if self.sources and self.backend == "openai" and not re.match(r"^https?://\S+$", self.url):
+            raise ValueError(
+                f"backend openai needs url, the API's base URL like http://127.0.0.1:8000/v1 (got {self.url!r})"
+            )
+        return self
+
+
 class PromptsConfig(Group):
     sources: list[PromptSourceConfig]
     generator: PromptGeneratorConfig
     toy: ToyPromptsConfig
+    enhance: EnhanceConfig
     max_chars: Annotated[int, Field(ge=16, le=100_000)]
     batch_per_round: PosInt
 
     @model_validator(mode="after")
     def _some_source(self) -> PromptsConfig:
-        if not self.sources and self.generator.count == 0 and self.toy.train + self.toy.test == 0:
+        if (
+            not self.sources
+            and not self.enhance.sources
+            and self.generator.count == 0
+            and self.toy.train + self.toy.test == 0
+        ):
             raise ValueError(
-                "no prompt source: list files under prompts.sources or set prompts.generator.count "
-                "or prompts.toy counts > 0"
+                "no prompt source: list files under prompts.sources or prompts.enhance.sources, or set "
+                "prompts.generator.count or prompts.toy counts > 0"
+            )
+        if self.enhance.max_chars > self.max_chars:
+            raise ValueError(
+                f"enhance.max_chars ({self.enhance.max_chars}) is over max_chars ({self.max_chars}), "
+                "which would skip enhanced prompts it allows"
             )
         return self
 
@@ -453,6 +522,9 @@ def read_yaml(path: Path) -> Any:
         raise UserError(f"{path} is not valid YAML{at}: {problem}", "fix the syntax there") from None
 
 
+G = TypeVar("G", bound=Group)
+
+
 def validate(data: Any, source: str = PARAMS_FILE) -> Params:
     if data is None:
         raise UserError(
@@ -475,6 +547,16 @@ def validate(data: Any, source: str = PARAMS_FILE) -> Params:
             if missing:
                 cause += f"; {key_path(missing[0]['loc'])} is missing (did you mean it?)"
         raise UserError(cause, fix_for(error)) from None
+
+
+def validate_group(group: type[G], data: Any, key: str, source: str = PARAMS_FILE) -> G:
+    """One params group (at dotted `key`) validated alone, e.g. after a command line changed it."""
+    try:
+        return group.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        error = {**error, "loc": (*key.split("."), *error["loc"])}
+        raise UserError(describe(error, source), fix_for(error)) from None
 
 
 def load(path: str | Path = PARAMS_FILE) -> Params:

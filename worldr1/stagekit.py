@@ -95,4 +95,9 @@ def progress_bar(description: str, world: World | None = None) -> Iterator[Calla
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        yield tick
+        try:
+            yield tick
+        except BaseException:
+            # A failing stage says one line: the bar goes rather than stay half drawn before it.
+            bar.live.transient = True
+            raise

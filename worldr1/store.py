@@ -61,6 +61,22 @@ class Paths:
         return self._join("reports", "prompts.json")
 
     @property
+    def enhanced_dir(self) -> str:
+        return self._join("data", "prompts", "enhanced")
+
+    def enhanced_text(self, source_path: str) -> str:
+        """The enhance stage's prompts of one plain source file: enhanced/<its stem>.txt."""
+        return self._join("data", "prompts", "enhanced", f"{Path(source_path).stem}.txt")
+
+    @property
+    def enhance_cache(self) -> str:
+        return self._join("data", "prompts", "enhance-cache.parquet")
+
+    @property
+    def enhance_report(self) -> str:
+        return self._join("reports", "enhance.json")
+
+    @property
     def toy_clips(self) -> str:
         return self._join("data", "toy", "clips")
 
@@ -339,6 +355,52 @@ PROMPTS = TableSchema(
         ]
     ),
     stage="prompts",
+)
+
+
+# The enhance stage: one row per plain line of every source, kept or not.
+ENHANCED = TableSchema(
+    name="enhanced",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("source_line", pa.int32(), nullable=False),
+            pa.field("input", pa.string(), nullable=False),
+            # The enhanced prompt (status ok), else null.
+            pa.field("output", pa.string()),
+            # The assigned moves, which the output's camera sentence parses to.
+            pa.field("camera", pa.list_(pa.string()), nullable=False),
+            pa.field("model", pa.string(), nullable=False),
+            # Answers asked for (0 when the line came from the cache).
+            pa.field("attempts", pa.int32(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),  # ok | failed
+            # Why the last answer was refused, or why none came (status failed).
+            pa.field("reason", pa.string()),
+            pa.field("cached", pa.bool_(), nullable=False),
+        ]
+    ),
+    stage="enhance",
+)
+
+# The enhance stage's answers per line, kept across runs (a persisted output): key = hash of the
+# plain text, the moves, the model and its settings, and the instructions.
+ENHANCE_CACHE = TableSchema(
+    name="enhance-cache",
+    version=1,
+    schema=pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("input", pa.string(), nullable=False),
+            pa.field("camera", pa.list_(pa.string()), nullable=False),
+            pa.field("model", pa.string(), nullable=False),
+            pa.field("output", pa.string()),
+            pa.field("attempts", pa.int32(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("reason", pa.string()),
+        ]
+    ),
+    stage="enhance",
 )
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
+from worldr1 import store
 from worldr1.config import PromptsConfig
+from worldr1.errors import UserError
 from worldr1.ids import derive_seed, normalize_text, prompt_id
 from worldr1.prompts.camera import parse_camera
 from worldr1.prompts.generator import generate_prompts
@@ -43,6 +46,21 @@ class PromptSet:
         }
 
 
+def read_enhanced(path: str, plain: str, max_chars: int) -> tuple[list[SourceLine], list[Skipped]]:
+    """The enhance stage's prompts of the plain source `plain`, read like any source file."""
+    if not store.exists(path):
+        raise UserError(
+            f"{path}, the enhanced prompts of {plain}, not found", "run the enhance stage first: dvc repro enhance"
+        )
+    fs, fs_path = store.filesystem(path)
+    if not fs.isdir(fs_path) and not fs.cat_file(fs_path).strip():
+        raise UserError(
+            f"no line of {plain} passed the enhance stage's check ({path} is empty)",
+            "see the reasons in reports/enhance.json, then change prompts.enhance.model or raise its attempts",
+        )
+    return read_prompt_file(path, max_chars, "prompts.enhance.sources")
+
+
 def toy_prompt_seed(seed: int, split: str, index: int) -> int:
     """Scenes of toy prompts: seeds of their own, so no prompt is a pretraining clip's."""
     return derive_seed(seed, "toy-prompts", split, index) % 2**31
@@ -62,6 +80,11 @@ def build_prompt_set(
         # Record the path as written in params, so the table does not depend on where it ran.
         lines += [(SourceLine(s.text, src.path, s.line), src.split) for s in got]
         skipped += [Skipped(src.path, s.line, s.reason) for s in bad]
+    for src in cfg.enhance.sources:
+        path = str(Path(store.Paths().enhanced_text(src.path)))
+        got, bad = read_enhanced(resolve(path, root), src.path, cfg.max_chars)
+        lines += [(SourceLine(s.text, path, s.line), src.split) for s in got]
+        skipped += [Skipped(path, s.line, s.reason) for s in bad]
     if cfg.generator.count:
         made = generate_prompts(cfg.generator.count, derive_seed(seed, "prompts", "generator"))
         lines += [(SourceLine(g.text, GENERATOR_SOURCE, g.index), cfg.generator.split) for g in made]

@@ -56,6 +56,26 @@ _LEAD = re.compile(r"^(?:the\s+)?camera\b\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
 
+# A move named anywhere in free text (an enhanced prompt's description): the clauses above at word
+# boundaries. "Fixed", "still" and "static" are everyday words ("the still water"), so they count
+# only said of the camera or the shot.
+_MENTION = [
+    (p, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for p, pattern in _VERBS.items() if p != Primitive.FIXED
+]
+_FIXED_MENTION = re.compile(
+    r"\b(?:camera|shot)\b(?:\s+\w+){0,2}?\s+(?:fixed|static|still|stationary|locked off)\b"
+    r"|\b(?:fixed|static|stationary|locked-off|locked off)\s+(?:camera|shot)\b",
+    re.IGNORECASE,
+)
+
+
+def moves_named_in(text: str) -> list[Primitive]:
+    """Every camera move `text` names, in order of appearance (each place once)."""
+    found: list[tuple[int, Primitive]] = [(m.start(), p) for p, rx in _MENTION for m in rx.finditer(text)]
+    found += [(m.start(), Primitive.FIXED) for m in _FIXED_MENTION.finditer(text)]
+    return [p for _, p in sorted(found, key=lambda x: x[0])]
+
+
 @dataclass(frozen=True)
 class CameraParse:
     """The moves of one prompt; `reason` says why `primitives` is empty when it is."""

@@ -31,13 +31,14 @@ class Skipped:
         return {"source": self.source, "line": self.line, "reason": self.reason}
 
 
-def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[Skipped]]:
-    """Prompts of a text file (blank lines ignored) and the lines that had to be skipped."""
+def read_prompt_file(path: str, max_chars: int, key: str = "prompts.sources") -> tuple[list[SourceLine], list[Skipped]]:
+    """Prompts of a text file (blank lines ignored) and the lines that had to be skipped; `key` is
+    the params list that names the file, for the errors' fixes."""
     fs, fs_path = store.filesystem(path)
     if not fs.exists(fs_path):
-        raise UserError(f"prompt file {path} not found", "fix prompts.sources in params.yaml or create the file")
+        raise UserError(f"prompt file {path} not found", f"fix {key} in params.yaml or create the file")
     if fs.isdir(fs_path):
-        raise UserError(f"prompt file {path} is a directory", "list the text files inside it under prompts.sources")
+        raise UserError(f"prompt file {path} is a directory", f"list the text files inside it under {key}")
     try:
         data = fs.cat_file(fs_path)
     except OSError as exc:
@@ -45,7 +46,7 @@ def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[
     # Text never holds NUL bytes; anything that does is an image, an archive, a model file...
     if b"\x00" in data[: 1 << 20]:
         raise UserError(
-            f"prompt file {path} is binary, not text", "point prompts.sources at a UTF-8 file with one prompt per line"
+            f"prompt file {path} is binary, not text", f"point {key} at a UTF-8 file with one prompt per line"
         )
     prompts: list[SourceLine] = []
     skipped: list[Skipped] = []
@@ -71,7 +72,7 @@ def read_prompt_file(path: str, max_chars: int) -> tuple[list[SourceLine], list[
             if skipped
             else "is empty"
         )
-        raise UserError(f"prompt file {path} {why}", "put one prompt per line in it, or remove it from prompts.sources")
+        raise UserError(f"prompt file {path} {why}", f"put one prompt per line in it, or remove it from {key}")
     return prompts, skipped
 
 
