@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -45,10 +46,22 @@ def project(tmp_path: Path, tiny_params_file: Path) -> Path:
 @pytest.fixture(scope="session")
 def two_rounds(tmp_path_factory: pytest.TempPathFactory, tiny_params_file: Path) -> Finished:
     """Two small tiny-profile rounds and evaluate, every stage run once by `dvc repro` with one
-    thread per process; shared by the update-stage and scale-out tests (a minute and a half)."""
-    dest = make_project(tmp_path_factory.mktemp("two-rounds") / "project", tiny_params_file)
-    edit(dest, TWO_ROUNDS)
-    return Finished(dest, run(["dvc", "repro"], dest, env=ONE_THREAD).stdout)
+    thread per process; shared by the update-stage, rollout, reconstruct-stage, kill and scale-out
+    tests (two minutes). Built once per test run: the xdist workers share one copy (the first
+    builds it under a lock, the other finds it), which the tests only read."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    home = shared / "two-rounds"
+    with open(shared / "two-rounds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stdout = home / "dvc-repro.stdout"
+        if not stdout.exists():
+            shutil.rmtree(home, ignore_errors=True)  # a build that failed halfway
+            home.mkdir()
+            dest = make_project(home / "project", tiny_params_file)
+            edit(dest, TWO_ROUNDS)
+            stdout.write_text(run(["dvc", "repro"], dest, env=ONE_THREAD).stdout)
+    return Finished(home / "project", stdout.read_text())
 
 
 # Under `make test` the suite runs on two xdist workers (Makefile). Each worker and every process it
@@ -60,14 +73,26 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
 
-#: Files that share the slowest fixtures, scheduled first: with `--dist loadfile` each file is one
-#: unit (a module fixture is built once), and the longest units first balance two workers best.
-HEAVY = ["two_rounds", "test_toy_stages", "test_toy_models"]
-
-
-def _unit(item: pytest.Item) -> str:
-    return "two_rounds" if "two_rounds" in getattr(item, "fixturenames", ()) else item.module.__name__
+#: The order the two xdist workers take the test files in (`--dist loadfile --no-loadscope-reorder`,
+#: Makefile; each takes two at the start, then the next as one finishes). Scale-out builds the
+#: shared `two_rounds` project (about 2.5 min) while the other worker runs the toy-world stages and
+#: models, about as long; the other files that read the project come after it is built (taken
+#: earlier, they waited on its lock). The rest follow.
+FIRST = [
+    "test_scale_out",
+    "test_toy_stages",
+    "test_toy_models",
+    "test_roundtrip",
+    "test_kill",
+    "test_reconstruct_stage",
+    "test_update_stage",
+    "test_rollout",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: HEAVY.index(u) if (u := _unit(item)) in HEAVY else len(HEAVY))
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__
+        return FIRST.index(name) if name in FIRST else len(FIRST)
+
+    items.sort(key=rank)
