@@ -21,6 +21,7 @@ P(consistent) and, for `pipeline`, the reward and held-out PSNR (VideoScorer, as
 Run from the project root once the toy stages and `base` exist (`dvc repro base toy-classifier`):
     python benchmarks/learning_probe.py --reward brightness --rounds 4 --prompts 4
     python benchmarks/learning_probe.py --reward pipeline --rounds 6 --set grpo.lr=1e-3
+    python benchmarks/learning_probe.py --reward pipeline --rounds 4 --probe 16 --per-term-advantages
 Results go to stdout and, as JSON, to --out.
 """
 
@@ -51,6 +52,7 @@ from worldr1.rewards import load_judge
 from worldr1.rewards.advantages import group_advantages
 from worldr1.rewards.quality import load_quality
 from worldr1.rewards.score import Scorer, round_videos
+from worldr1.rewards.terms import REWARD_TERMS
 from worldr1.score_video import Video, VideoScorer
 from worldr1.toyworld.classifier import load_toy_classifier
 from worldr1.video import read_mp4
@@ -69,6 +71,29 @@ def overridden(params: config.Params, sets: list[str]) -> config.Params:
             raise SystemExit(f"--set {item}: no key {key} in params")
         node[leaf] = yaml.safe_load(value)
     return config.Params.model_validate(raw)
+
+
+def per_term_advantages(rewards: pa.Table, adv_clip: float) -> pa.Table:
+    """Advantages from each term standardised within its prompt's group, weighted and summed, then
+    standardised again: a term whose spread is small (s_reproj) is not drowned by one whose spread
+    is large (s_recon, r_gen). The motion guard scales its terms first, as `combine` does."""
+    rows = rewards.to_pylist()
+    ids = [r["prompt_id"] for r in rows]
+    total: list[float | None] = [0.0 if r["status"] == "ok" and r["reward"] is not None else None for r in rows]
+    for term in REWARD_TERMS:
+        values = [
+            r[term.name] * ((r["motion_factor"] or 0.0) if term.motion_guarded else 1.0)
+            if r["status"] == "ok" and r[f"w_{term.name}"] and r[term.name] is not None
+            else None
+            for r in rows
+        ]
+        z, _ = group_advantages(ids, values, float("inf"))
+        for i, r in enumerate(rows):
+            if total[i] is not None and z[i] is not None:
+                total[i] = total[i] + r[f"w_{term.name}"] * z[i]  # type: ignore[operator]
+    advantages, _ = group_advantages(ids, total, adv_clip)
+    column = rewards.schema.get_field_index("advantage")
+    return rewards.set_column(column, "advantage", pa.array(advantages, pa.float64()))
 
 
 def simple_rewards(samples: pa.Table, rollout_dir: Path, fn, adv_clip: float) -> pa.Table:  # noqa: ANN001
@@ -100,6 +125,11 @@ def main() -> None:
         "--negate",
         action="store_true",
         help="reward minus the choice: the probe's curves must then move the other way (the update's sign)",
+    )
+    ap.add_argument(
+        "--per-term-advantages",
+        action="store_true",
+        help="pipeline: each weighted term standardised within its group before the sum (GDPO-style)",
     )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -176,6 +206,8 @@ def main() -> None:
                 )
                 videos = round_videos(samples.to_pylist(), recon, rdir / "rollout", rdir / "recon")
                 rewards = scorer.reward(scorer.score(videos, "3d"), "3d")
+                if args.per_term_advantages:
+                    rewards = per_term_advantages(rewards, params.grpo.adv_clip)
             else:
                 base_fn = brightness if args.reward == "brightness" else classifier.p_consistent
                 sign = -1.0 if args.negate else 1.0
