@@ -51,7 +51,8 @@ def main() -> None:
     report = summary(run, cfg.sources, model or None, skipped)
     store.write_json(paths.enhance_report, report)
     err.print(
-        f"enhance: {report['lines']} lines of {len(cfg.sources)} sources: {report['kept']} kept, "
+        f"enhance: {report['lines']} lines of {len(cfg.sources)} source{'s' * (len(cfg.sources) != 1)}: "
+        f"{report['kept']} kept, "
         f"{report['failed']} failed, {report['cached']} from the cache, {report['calls']} answers asked for, "
         f"{report['lines_skipped']} lines skipped"
         + (f" (see {paths.enhance_report})" if report["failed"] or report["lines_skipped"] else "")

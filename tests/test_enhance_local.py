@@ -97,7 +97,7 @@ def test_the_stage_reports_every_failed_line_and_the_prompts_stage_says_why(proj
         },
     )
     proc = run([sys.executable, "stages/enhance.py"], project)
-    assert "2 lines of 1 sources: 0 kept, 2 failed" in proc.stderr
+    assert "2 lines of 1 source: 0 kept, 2 failed" in proc.stderr
     assert (project / "data/prompts/enhanced/mine.txt").read_text() == ""
     rows = pq.read_table(project / "data/prompts/enhanced/enhanced.parquet").to_pylist()
     assert [(r["status"], r["attempts"], r["cached"]) for r in rows] == [("failed", 2, False)] * 2
