@@ -10,13 +10,16 @@ not point where we want":
 - `classifier`: the toy consistency classifier's P(consistent). A near-oracle 3D reward: what the
   policy can gain when the signal is clean (it is evaluate's independent check, so never train on
   it in the pipeline);
+- `random`: a seeded random number per video. No signal at all: what the update does to the policy
+  by itself (the drift any reward's noise adds);
 - `pipeline`: the shipped reward (reconstruct, then the Scorer of params.yaml).
 With `--negate` (brightness or classifier) the reward is minus the choice: its curve must then move
 the other way, or the update does not follow the advantages' sign.
 
 Probe set: `--probe` train prompts (the first of the split) x `--probe-seeds` seeds, sampled with
 the ODE from fixed noise, as evaluate samples. Per round it prints the probe means of brightness,
-P(consistent) and, for `pipeline`, the reward and held-out PSNR (VideoScorer, as evaluate).
+P(consistent), the shipped reward's terms and held-out PSNR (VideoScorer, as evaluate), whatever
+the reward trained on.
 
 Run from the project root once the toy stages and `base` exist (`dvc repro base toy-classifier`):
     python benchmarks/learning_probe.py --reward brightness --rounds 4 --prompts 4
@@ -115,7 +118,7 @@ def brightness(frames: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reward", choices=["brightness", "classifier", "pipeline"], default="pipeline")
+    ap.add_argument("--reward", choices=["brightness", "classifier", "random", "pipeline"], default="pipeline")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--prompts", type=int, default=None, help="prompts per round (default prompts.batch_per_round)")
     ap.add_argument("--probe", type=int, default=8, help="fixed probe prompts (train split)")
@@ -149,13 +152,13 @@ def main() -> None:
     trainer = Trainer(policy, params.grpo, ro.sde, schedule, ro.cfg, ro.negative_prompt)
     classifier = load_toy_classifier(Path(paths.toy_classifier))
     pipeline = args.reward == "pipeline"
-    reconstructor = (
-        load_reconstructor(params.reconstruct.backend, params.reconstruct.model, params.reconstruct.process_res)
-        if pipeline
-        else None
+    # The probe scores its videos like evaluate whatever the training reward, so every reward's curve
+    # is in held-out PSNR too.
+    reconstructor = load_reconstructor(
+        params.reconstruct.backend, params.reconstruct.model, params.reconstruct.process_res
     )
     scorer = Scorer(params, load_judge(params.reward.judge), load_quality(params.reward.quality)) if pipeline else None
-    video_scorer = VideoScorer(params, reconstructor) if pipeline else None
+    video_scorer = VideoScorer(params, reconstructor)
 
     train = [r for r in prompts.to_pylist() if r["split"] == "train"][: args.probe]
     probe_set = [EvalPrompt(f"{r['prompt_id']}-{s}", r["text"]) for r in train for s in range(args.probe_seeds)]
@@ -167,18 +170,17 @@ def main() -> None:
             "brightness": float(np.mean([brightness(v) for v in videos])),
             "p_consistent": float(np.mean([classifier.p_consistent(v) for v in videos])),
         }
-        if video_scorer is not None:
-            cols: dict[str, list[float]] = {
-                k: [] for k in ("reward", "psnr", "s_recon", "s_reproj", "s_traj", "r_gen", "motion")
-            }
-            for n, (p, v) in enumerate(zip(probe_set, videos)):
-                scored = video_scorer.score(
-                    [Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text, tmp / f"probe-{n}"
-                )
-                row = scored.rewards.to_pylist()[0]
-                for key, values in cols.items():
-                    values.append(row[key] if row["status"] == "ok" and row[key] is not None else np.nan)
-            out.update({("psnr_heldout" if k == "psnr" else k): float(np.nanmean(v)) for k, v in cols.items()})
+        cols: dict[str, list[float]] = {
+            k: [] for k in ("reward", "psnr", "s_recon", "s_reproj", "s_traj", "r_gen", "motion")
+        }
+        for n, (p, v) in enumerate(zip(probe_set, videos)):
+            scored = video_scorer.score(
+                [Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text, tmp / f"probe-{n}"
+            )
+            row = scored.rewards.to_pylist()[0]
+            for key, values in cols.items():
+                values.append(row[key] if row["status"] == "ok" and row[key] is not None else np.nan)
+        out.update({("psnr_heldout" if k == "psnr" else k): float(np.nanmean(v)) for k, v in cols.items()})
         return out
 
     history = []
@@ -209,7 +211,12 @@ def main() -> None:
                 if args.per_term_advantages:
                     rewards = per_term_advantages(rewards, params.grpo.adv_clip)
             else:
-                base_fn = brightness if args.reward == "brightness" else classifier.p_consistent
+                noise = np.random.default_rng(derive_seed(params.seed, name, "random-reward"))
+                base_fn = {
+                    "brightness": brightness,
+                    "classifier": classifier.p_consistent,
+                    "random": lambda v: float(noise.standard_normal()),
+                }[args.reward]
                 sign = -1.0 if args.negate else 1.0
                 rewards = simple_rewards(samples, rdir / "rollout", lambda v: sign * base_fn(v), params.grpo.adv_clip)
             data = stored_samples(rdir / "rollout", samples, rewards, schedule, name)

@@ -190,7 +190,7 @@ def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path]
     data, _ = clips
     recon = ToyReconstructor.fresh(16, data.K[0, 0], (SIZE, SIZE), seed=0)
     cfg = ToyReconstructorPretrainConfig(
-        net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=16, lr=2e-3)
+        net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=8, lr=2e-3)
     )
     losses = pretrain_reconstructor(recon, data, cfg, seed=0)
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
