@@ -216,3 +216,11 @@ def test_answers_of_finished_calls_are_cached_when_a_run_dies_halfway() -> None:
     assert sorted(e.input for e in cache.entries.values()) == ["a", "b", "c", "d"]
     resumed = enhance(jobs(*"abcde"), Scripted(chat.script), BOUNDS, 2, cache, seed=0)
     assert resumed.calls == 1 and [o.cached for o in resumed.outcomes] == [True] * 4 + [False]
+
+
+def test_an_unreadable_cache_says_to_remove_it(tmp_path: Path) -> None:
+    broken = tmp_path / "enhance-cache.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(UserError, match=r"not a readable Parquet file.*Fix: remove .*enhance-cache.parquet"):
+        LineCache.read(str(broken))
+    assert LineCache.read(str(tmp_path / "none.parquet")).entries == {}

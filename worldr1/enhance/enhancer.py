@@ -70,8 +70,8 @@ def enhance(
     instructions = instructions_id(bounds)
     done: dict[str, Outcome] = {}
     pending: dict[str, _Pending] = {}
-    for job in jobs:
-        key = line_key(job.text, job.moves, chat.identity, instructions)
+    keys = [line_key(job.text, job.moves, chat.identity, instructions) for job in jobs]
+    for job, key in zip(jobs, keys):
         hit = cache.usable(key, attempts)
         if hit is not None:
             done[key] = Outcome(job, hit.output, 0, hit.status, hit.reason, cached=True)
@@ -118,8 +118,8 @@ def enhance(
         if p.key not in done:
             done[p.key] = Outcome(p.job, None, p.answers, "failed", p.reason, cached=False)
     outcomes = []
-    for job in jobs:
-        first = done[line_key(job.text, job.moves, chat.identity, instructions)]
+    for job, key in zip(jobs, keys):
+        first = done[key]
         # A repeated line shares its first occurrence's answer and costs nothing more.
         same = Outcome(job, first.output, 0, first.status, first.reason, first.cached)
         outcomes.append(first if first.job == job else same)
