@@ -16,6 +16,11 @@ not point where we want":
 With `--negate` (brightness or classifier) the reward is minus the choice: its curve must then move
 the other way, or the update does not follow the advantages' sign.
 
+Per round it also prints what the reward points at inside a prompt's group, on the policy's own
+samples: `advantage_alignment`, the mean within-group Pearson correlation of the advantages with the
+classifier's P(consistent), and `term_alignment`, the same for each term (GRPO sees only a group's
+ranking, so a reward teaches consistency only as far as this is positive).
+
 Probe set: `--probe` train prompts (the first of the split) x `--probe-seeds` seeds, sampled with
 the ODE from fixed noise, as evaluate samples. Per round it prints the probe means of brightness,
 P(consistent), the shipped reward's terms and held-out PSNR (VideoScorer, as evaluate), whatever
@@ -110,6 +115,25 @@ def simple_rewards(samples: pa.Table, rollout_dir: Path, fn, adv_clip: float) ->
             for r, x, a in zip(rows, rewards, adv)
         ]
     )
+
+
+def advantage_alignment(
+    samples: pa.Table, rewards: pa.Table, p_consistent: dict[str, float], column: str = "advantage"
+) -> float:
+    """Mean over prompt groups of the Pearson correlation between a sample's advantage (or another
+    rewards column) and its P(consistent): whether the reward, within a group, points toward the
+    consistent samples (1) or not at all (0). Groups with no spread in either are left out."""
+    group = {r["sample_id"]: r["prompt_id"] for r in samples.to_pylist()}
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for r in rewards.to_pylist():
+        if r.get(column) is not None and r["sample_id"] in p_consistent:
+            pairs.setdefault(group[r["sample_id"]], []).append((r[column], p_consistent[r["sample_id"]]))
+    corr = [
+        float(np.corrcoef(np.array(v).T)[0, 1])
+        for v in pairs.values()
+        if len(v) > 2 and np.ptp([a for a, _ in v]) > 0 and np.ptp([p for _, p in v]) > 0
+    ]
+    return float(np.mean(corr)) if corr else float("nan")
 
 
 def brightness(frames: np.ndarray) -> float:
@@ -221,16 +245,22 @@ def main() -> None:
                 rewards = simple_rewards(samples, rdir / "rollout", lambda v: sign * base_fn(v), params.grpo.adv_clip)
             data = stored_samples(rdir / "rollout", samples, rewards, schedule, name)
             metrics = trainer.train(data.samples, np.random.default_rng(derive_seed(params.seed, name, "update")))
-            p_train = [
-                classifier.p_consistent(read_mp4(rdir / "rollout" / r["video"]))
+            p_train = {
+                r["sample_id"]: classifier.p_consistent(read_mp4(rdir / "rollout" / r["video"]))
                 for r in samples.to_pylist()
                 if r["status"] == "ok"
-            ]
+            }
             entry = {
                 "round": k,
                 "batch_reward": data.reward_mean,
                 "batch_reward_std": data.reward_std,
-                "batch_p_consistent": float(np.mean(p_train)),
+                "batch_p_consistent": float(np.mean(list(p_train.values()))),
+                "advantage_alignment": advantage_alignment(samples, rewards, p_train),
+                "term_alignment": {
+                    k: advantage_alignment(samples, rewards, p_train, k)
+                    for k in ("s_recon", "s_reproj", "s_traj", "r_gen", "motion")
+                    if k in rewards.column_names
+                },
                 "clip_fraction": metrics.clip_fraction,
                 "approx_kl": metrics.as_dict()["approx_kl"],
                 "grad_norm": metrics.as_dict()["grad_norm"],

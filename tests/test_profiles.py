@@ -105,7 +105,7 @@ def test_nested_mappings_merge_key_by_key_and_lists_replace(folder: Path) -> Non
         "reward:\n  weights: {s_traj: 0.25}\npolicy:\n  lora: {targets: [to_q]}\n"
     )
     mine = to_plain(profiles.load("mine"))
-    assert mine["reward"]["weights"] == {"s_recon": 1.0, "s_reproj": 1.0, "s_traj": 0.25, "s_meta": 0.0, "r_gen": 0.5}
+    assert mine["reward"]["weights"] == {"s_recon": 1.0, "s_reproj": 4.0, "s_traj": 0.25, "s_meta": 0.0, "r_gen": 0.5}
     assert mine["policy"]["lora"] == {"rank": 16, "alpha": 32.0, "targets": ["to_q"]}
     assert profiles.profile_text("mine").startswith(
         "# worldr1 params: every knob of the pipeline, validated on load (worldr1/config.py).\n"
