@@ -257,9 +257,9 @@ def main() -> None:
                 "batch_p_consistent": float(np.mean(list(p_train.values()))),
                 "advantage_alignment": advantage_alignment(samples, rewards, p_train),
                 "term_alignment": {
-                    k: advantage_alignment(samples, rewards, p_train, k)
-                    for k in ("s_recon", "s_reproj", "s_traj", "r_gen", "motion")
-                    if k in rewards.column_names
+                    column: advantage_alignment(samples, rewards, p_train, column)
+                    for column in [*(t.name for t in REWARD_TERMS), "motion"]
+                    if column in rewards.column_names and rewards[column].null_count < len(rewards)
                 },
                 "clip_fraction": metrics.clip_fraction,
                 "approx_kl": metrics.as_dict()["approx_kl"],
