@@ -24,12 +24,18 @@ ranking, so a reward teaches consistency only as far as this is positive).
 Probe set: `--probe` train prompts (the first of the split) x `--probe-seeds` seeds, sampled with
 the ODE from fixed noise, as evaluate samples. Per round it prints the probe means of brightness,
 P(consistent), the shipped reward's terms and held-out PSNR (VideoScorer, as evaluate), whatever
-the reward trained on.
+the reward trained on, and after each update `psnr_heldout_base_softened`: the base's probe videos
+softened to that round's twins' sharpness (evaluate's control), so the gain beyond softening is
+`psnr_heldout` minus it.
+
+`--hold motion,r_gen` (pipeline) takes the advantages' linear trend in those columns out within the
+groups (`held_advantages`): a first-order constraint that holds them at the rollout policy's level.
 
 Run from the project root once the toy stages and `base` exist (`dvc repro base toy-classifier`):
     python benchmarks/learning_probe.py --reward brightness --rounds 4 --prompts 4
     python benchmarks/learning_probe.py --reward pipeline --rounds 6 --set grpo.lr=1e-3
     python benchmarks/learning_probe.py --reward pipeline --rounds 4 --probe 16 --per-term-advantages
+    python benchmarks/learning_probe.py --reward pipeline --rounds 4 --probe 16 --hold motion,r_gen
 Results go to stdout and, as JSON, to --out.
 """
 
@@ -47,7 +53,7 @@ import torch
 import yaml
 
 from worldr1 import config, store
-from worldr1.evaluate import EvalPrompt, sample_eval_video
+from worldr1.evaluate import EvalPrompt, sample_eval_video, softened_to
 from worldr1.grpo.rollout import draw_batch, rollout_round
 from worldr1.grpo.sampler import Schedule
 from worldr1.grpo.trainer import Trainer
@@ -58,7 +64,7 @@ from worldr1.reconstruct import load_reconstructor
 from worldr1.reconstruct.run import reconstruct_round
 from worldr1.rewards import load_judge
 from worldr1.rewards.advantages import group_advantages
-from worldr1.rewards.quality import load_quality
+from worldr1.rewards.quality import Sharpness, load_quality
 from worldr1.rewards.score import Scorer, round_videos
 from worldr1.rewards.terms import REWARD_TERMS
 from worldr1.score_video import Video, VideoScorer
@@ -102,6 +108,31 @@ def per_term_advantages(rewards: pa.Table, adv_clip: float) -> pa.Table:
     advantages, _ = group_advantages(ids, total, adv_clip)
     column = rewards.schema.get_field_index("advantage")
     return rewards.set_column(column, "advantage", pa.array(advantages, pa.float64()))
+
+
+def held_advantages(rewards: pa.Table, hold: list[str], adv_clip: float) -> pa.Table:
+    """Advantages with no first-order pull on the `hold` columns (e.g. motion, r_gen): each column is
+    centred within its prompt's group, and the advantages lose their least-squares projection on
+    those columns over the round (one coefficient per column, pooled over the groups), then are
+    rescaled to their former spread. The update's first-order change of a column's mean follows the
+    advantages' covariance with it, which is then zero: a constraint that holds the column at the
+    rollout policy's level, where a weight only trades it off."""
+    rows = rewards.to_pylist()
+    ok = [i for i, r in enumerate(rows) if r["advantage"] is not None and all(r[c] is not None for c in hold)]
+    adv = np.array([rows[i]["advantage"] for i in ok], dtype=np.float64)
+    x = np.array([[rows[i][c] for c in hold] for i in ok], dtype=np.float64)
+    groups = [rows[i]["prompt_id"] for i in ok]
+    for g in set(groups):
+        member = np.array([h == g for h in groups])
+        x[member] -= x[member].mean(0)
+    beta, *_ = np.linalg.lstsq(x, adv, rcond=None)
+    residual = adv - x @ beta
+    residual *= adv.std() / max(residual.std(), 1e-12)
+    out: list[float | None] = [None] * len(rows)
+    for i, a in zip(ok, np.clip(residual, -adv_clip, adv_clip)):
+        out[i] = float(a)
+    column = rewards.schema.get_field_index("advantage")
+    return rewards.set_column(column, "advantage", pa.array(out, pa.float64()))
 
 
 def simple_rewards(samples: pa.Table, rollout_dir: Path, fn, adv_clip: float) -> pa.Table:  # noqa: ANN001
@@ -158,6 +189,11 @@ def main() -> None:
         action="store_true",
         help="pipeline: each weighted term standardised within its group before the sum (GDPO-style)",
     )
+    ap.add_argument(
+        "--hold",
+        default="",
+        help="pipeline: columns (e.g. motion,r_gen) the advantages are made orthogonal to within groups",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.negate and args.reward == "pipeline":
@@ -187,6 +223,13 @@ def main() -> None:
     train = [r for r in prompts.to_pylist() if r["split"] == "train"][: args.probe]
     probe_set = [EvalPrompt(f"{r['prompt_id']}-{s}", r["text"]) for r in train for s in range(args.probe_seeds)]
 
+    base_videos: list[np.ndarray] = []
+
+    def held_out_psnr(video: np.ndarray, prompt: str, work: Path) -> float:
+        row = video_scorer.score([Video(Path("v.mp4"), video, float(ro.fps), ro.frames)], prompt, work)
+        first = row.rewards.to_pylist()[0]
+        return first["psnr"] if first["status"] == "ok" and first["psnr"] is not None else np.nan
+
     def probe(tmp: Path) -> dict[str, float]:
         uncond = policy.encode([ro.negative_prompt]) if ro.cfg > 1 else None
         videos = [sample_eval_video(policy, params, p, uncond) for p in probe_set]
@@ -205,6 +248,16 @@ def main() -> None:
             for key, values in cols.items():
                 values.append(row[key] if row["status"] == "ok" and row[key] is not None else np.nan)
         out.update({("psnr_heldout" if k == "psnr" else k): float(np.nanmean(v)) for k, v in cols.items()})
+        if not base_videos:
+            base_videos.extend(videos)
+        else:
+            # evaluate's softness control: each base probe video softened to this round's twin's sharpness
+            sharp = Sharpness()
+            softened = [
+                held_out_psnr(softened_to(b, sharp.score(v, ""))[0], p.text, tmp / f"soft-{n}")
+                for n, (p, b, v) in enumerate(zip(probe_set, base_videos, videos))
+            ]
+            out["psnr_heldout_base_softened"] = float(np.nanmean(softened))
         return out
 
     history = []
@@ -234,6 +287,8 @@ def main() -> None:
                 rewards = scorer.reward(scorer.score(videos, "3d"), "3d")
                 if args.per_term_advantages:
                     rewards = per_term_advantages(rewards, params.grpo.adv_clip)
+                if args.hold:
+                    rewards = held_advantages(rewards, args.hold.split(","), params.grpo.adv_clip)
             else:
                 noise = np.random.default_rng(derive_seed(params.seed, name, "random-reward"))
                 base_fn = {

@@ -127,8 +127,16 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     assert {r["geometry"] for r in validity["rows"]} == {"trained", "true"}
     assert set(validity["auc"]["scene_swap"]) >= {"reward", "s_recon", "s_reproj", "s_traj"}
     report = json.loads((p / "reports/eval.json").read_text())
-    assert set(report["means"]) == {"base", "r000"} and report["prompts"] == 2
+    assert set(report["means"]) == {"base", "r000", "base_softened"} and report["prompts"] == 2
     assert report["means"]["base"]["psnr_heldout"] is not None
+    # The softness control: each base video blurred down to its r000 twin's sharpness (the toy
+    # profile's r_gen), never sharper than it, and its change scored against it as against base.
+    by = {(v["policy"], v["prompt_id"]): v for v in report["videos"]}
+    for (label, prompt), v in by.items():
+        if label == "base_softened":
+            sharpest = max(by[("r000", prompt)]["r_gen"], by[("base", prompt)]["r_gen"])
+            assert v["blur_px"] >= 0 and v["r_gen"] <= sharpest + 0.01  # r_gen reads the video back from H.264
+    assert set(report["delta_vs_base_softened"]) == set(report["delta"])
     # ...and the check the reward does not optimise: the toy classifier's P(consistent) of each video.
     assert all(0 <= report["means"][label]["p_consistent"] <= 1 for label in ("base", "r000"))
     assert "p_consistent" in report["delta"] and all(0 <= v["p_consistent"] <= 1 for v in report["videos"])

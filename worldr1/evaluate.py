@@ -20,9 +20,17 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
   never sees a reconstruction or a reward: it learnt what inconsistency looks like from the
   labelled toy clips. A gain in held-out PSNR that it does not confirm is suspect. Its own
   held-out accuracy is in reports/toy-classifier.json.
+- the base softened to the evaluated policy's sharpness (`SOFTENED`, the evaluate stage only): per
+  prompt, the base video low-passed by the narrowest Gaussian that brings its sharpness (the mean
+  gradient, `Sharpness`) down to the evaluated video's (`softened_to`), then scored like the others.
+  Blur alone buys held-out PSNR (sound toy clips low-passed to 96% of their sharpness gain 0.9 dB,
+  benchmarks/softness_gain.py) and a policy trained on a 3D reward softens its videos: the change
+  against this control is what the policy gained beyond softening. Where the policy is as sharp as
+  the base, the control is the base itself.
 
 `reports/eval.json` holds per-policy means, the latest-minus-base deltas with the standard error of
-the paired per-prompt change, and every video's numbers.
+the paired per-prompt change, the same against the softened base (`delta_vs_base_softened`), and every
+video's numbers.
 """
 
 from __future__ import annotations
@@ -40,9 +48,11 @@ import torch
 from worldr1.config import Params
 from worldr1.distributed import World
 from worldr1.errors import UserError
+from worldr1.geometry.warp import gaussian_blur
 from worldr1.grpo.sampler import Schedule, sample
 from worldr1.ids import derive_seed
 from worldr1.policy.base import Policy
+from worldr1.rewards.quality import Sharpness
 from worldr1.rewards.recon import s_recon
 from worldr1.rewards.report import finite_mean
 from worldr1.rewards.score import load_views
@@ -61,6 +71,8 @@ METRICS = (
     *FROM_REWARDS,
     "p_consistent",
 )
+#: the control label: the base softened to the evaluated policy's sharpness, prompt by prompt
+SOFTENED = "base_softened"
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,29 @@ def sample_eval_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond
     return policy.decode(traj.final)[0].cpu().numpy()
 
 
+def softened_to(frames: np.ndarray, sharpness: float, iterations: int = 24) -> tuple[np.ndarray, float]:
+    """uint8 `frames [F, H, W, 3]` low-passed by the narrowest Gaussian (found by bisection, to
+    1/2^iterations of the bracket) whose result is no sharper than `sharpness` (`Sharpness`), and
+    that Gaussian's std in pixels; the frames as they are and 0.0 where they are no sharper already."""
+    measure = Sharpness()
+    if measure.score(frames, "") <= sharpness:
+        return frames, 0.0
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float()
+
+    def blurred(std: float) -> np.ndarray:
+        return gaussian_blur(x, std).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    lo, hi = 0.0, 1.0
+    while measure.score(blurred(hi), "") > sharpness:
+        if hi >= 64.0:  # flatter than any blur makes it (a target near 0): the widest tried
+            return blurred(hi), hi
+        lo, hi = hi, 2 * hi
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if measure.score(blurred(mid), "") > sharpness else (lo, mid)
+    return blurred(hi), hi
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A policy under evaluation: its label in the report and its adapter directory."""
@@ -120,15 +155,18 @@ def evaluate(
     scorer: VideoScorer,
     progress: Callable[[int, int], None] | None = None,
     p_consistent: Callable[[np.ndarray], float] | None = None,
+    soften: bool = False,
 ) -> list[dict[str, object]]:
     """Every (adapter, prompt) video's numbers. The adapters are loaded into `policy` one after the
     other, each once. `p_consistent` (the toy classifier's, uint8 frames -> P(consistent)) fills
-    that metric; None leaves it None."""
+    that metric; None leaves it None. With `soften`, rows labelled `SOFTENED` too: the first
+    adapter's video softened to the last one's sharpness (`softened_to`; its std in `blur_px`)."""
     labels = [a.label for a in adapters]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"two adapters share a label: {labels}")
+    if len(set(labels)) != len(labels) or SOFTENED in labels:
+        raise ValueError(f"two adapters share a label, or one is {SOFTENED!r}: {labels}")
     videos: dict[str, dict[str, np.ndarray]] = {}
-    total, done = len(adapters) * len(prompts) * 2, 0
+    blur: dict[str, float] = {}
+    total, done = len(adapters) * len(prompts) + (len(adapters) + soften) * len(prompts), 0
     for adapter in adapters:
         label = adapter.label
         policy.load_adapter(adapter.directory, params.policy)
@@ -139,6 +177,13 @@ def evaluate(
             done += 1
             if progress:
                 progress(done, total)
+    if soften:
+        sharpness = Sharpness()
+        videos[SOFTENED] = {}
+        for p in prompts:
+            target = sharpness.score(videos[labels[-1]][p.prompt_id], p.text)
+            videos[SOFTENED][p.prompt_id], blur[p.prompt_id] = softened_to(videos[labels[0]][p.prompt_id], target)
+        labels.append(SOFTENED)
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="worldr1-eval-") as tmp:
         for n, p in enumerate(prompts):
@@ -156,8 +201,10 @@ def evaluate(
             for label, clip, reward, recon in zip(labels, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
                 row = _row(label, p, clip.frames, reward, recon, work / "recon", scorer)
                 row["p_consistent"] = p_consistent(clip.frames) if p_consistent is not None else None
+                if soften:
+                    row["blur_px"] = blur[p.prompt_id] if label == SOFTENED else None
                 rows.append(row)
-            done += len(adapters)
+            done += len(labels)
             if progress:
                 progress(done, total)
     return rows
@@ -171,12 +218,14 @@ def evaluate_rank(
     parts: Path,
     name: str,
     progress: Callable[[int, int], None] | None = None,
+    soften: bool = False,
 ) -> tuple[str, list[dict[str, object]] | None]:
     """`evaluate` on `world`'s share of `prompts` (all adapters), gathered: the policy's name and
     every row in (adapter, prompt) order on rank 0, None on the other ranks. The protocol holds out
     the odd frames whatever the training rounds do; with the toy policy the toy classifier adds
     P(consistent), the check the reward does not optimise. `parts` is the stage's scratch directory
-    (`distributed.scratch`), `name` its rows' part name there."""
+    (`distributed.scratch`), `name` its rows' part name there; `soften` adds `evaluate`'s `SOFTENED`
+    control rows."""
     from worldr1.distributed import gather_rows
     from worldr1.policy import load_policy
     from worldr1.store import Paths
@@ -187,6 +236,7 @@ def evaluate_rank(
     policy.attach_adapter(params.policy, params.seed, adapters[0].directory)
     toy = params.policy.model == "toy"
     classifier = load_toy_classifier(Path(Paths().toy_classifier)) if toy else None
+    labels = [a.label for a in adapters] + ([SOFTENED] if soften else [])
     mine = evaluate(
         policy,
         adapters,
@@ -195,6 +245,7 @@ def evaluate_rank(
         VideoScorer(scored),
         progress,
         classifier.p_consistent if classifier is not None else None,
+        soften,
     )
     rows = gather_rows(
         world,
@@ -202,7 +253,7 @@ def evaluate_rank(
         name,
         mine,
         lambda r: (r["policy"], r["prompt_id"]),
-        [(a.label, p.prompt_id) for p in prompts for a in adapters],
+        [(label, p.prompt_id) for p in prompts for label in labels],
     )
     return policy.name, rows
 
@@ -231,9 +282,12 @@ def _row(
     return row
 
 
-def summary(rows: list[dict[str, object]], labels: list[str], base: str, latest: str) -> dict[str, object]:
-    """Means per label over the videos that reconstructed, and `latest` minus `base`."""
-    means = {}
+def summary(
+    rows: list[dict[str, object]], labels: list[str], base: str, latest: str, control: str | None = None
+) -> dict[str, object]:
+    """Means per label over the videos that reconstructed, and `latest` minus `base`; with `control`
+    (one of `labels`), `latest` minus it too (`delta_vs_<control>`, `delta_vs_<control>_sem`)."""
+    means: dict[str, dict[str, float | int | None]] = {}
     for label in labels:
         mine = [r for r in rows if r["policy"] == label]
         means[label] = {
@@ -241,12 +295,22 @@ def summary(rows: list[dict[str, object]], labels: list[str], base: str, latest:
             "failed": sum(1 for r in mine if r["status"] != "ok"),
             **{m: finite_mean([r.get(m) for r in mine if r["status"] == "ok"]) for m in METRICS},
         }
-    first, last = means[base], means[latest]
-    delta = {
-        m: (round(last[m] - first[m], 6) if last[m] is not None and first[m] is not None else None)  # type: ignore[operator]
-        for m in METRICS
+
+    def delta(first: dict[str, float | int | None], last: dict[str, float | int | None]) -> dict[str, float | None]:
+        return {
+            m: (round(b - a, 6) if (a := first[m]) is not None and (b := last[m]) is not None else None)
+            for m in METRICS
+        }
+
+    out: dict[str, object] = {
+        "means": means,
+        "delta": delta(means[base], means[latest]),
+        "delta_sem": paired_sem(rows, base, latest),
     }
-    return {"means": means, "delta": delta, "delta_sem": paired_sem(rows, base, latest)}
+    if control is not None:
+        out[f"delta_vs_{control}"] = delta(means[control], means[latest])
+        out[f"delta_vs_{control}_sem"] = paired_sem(rows, control, latest)
+    return out
 
 
 def paired_sem(rows: list[dict[str, object]], base: str, latest: str) -> dict[str, float | None]:
