@@ -119,6 +119,8 @@ def held_advantages(rewards: pa.Table, hold: list[str], adv_clip: float) -> pa.T
     rollout policy's level, where a weight only trades it off."""
     rows = rewards.to_pylist()
     ok = [i for i, r in enumerate(rows) if r["advantage"] is not None and all(r[c] is not None for c in hold)]
+    if len(ok) <= len(hold):
+        return rewards  # nothing to fit the trends on
     adv = np.array([rows[i]["advantage"] for i in ok], dtype=np.float64)
     x = np.array([[rows[i][c] for c in hold] for i in ok], dtype=np.float64)
     groups = [rows[i]["prompt_id"] for i in ok]

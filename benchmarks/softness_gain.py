@@ -84,6 +84,8 @@ def main() -> None:
         f"{'clips':>7} {'variant':>8} {'n':>3} {'held-out PSNR':>13} {'change':>14} {'sharpness':>9} {'motion':>7} {'P(cons.)':>9}"
     )
     for label in ("sound", "broken"):
+        if (label, "as made") not in rows:
+            continue
         base = np.array(rows[(label, "as made")], dtype=np.float64)
         for name in ("as made", "soft96", "soft91", "slow94", "slow85"):
             x = np.array(rows[(label, name)], dtype=np.float64)

@@ -133,9 +133,11 @@ def test_toy_profile_loop_cache_and_one_weight_rerun(toy_project: Path) -> None:
     # profile's r_gen), never sharper than it, and its change scored against it as against base.
     by = {(v["policy"], v["prompt_id"]): v for v in report["videos"]}
     for (label, prompt), v in by.items():
-        if label == "base_softened":
-            sharpest = max(by[("r000", prompt)]["r_gen"], by[("base", prompt)]["r_gen"])
-            assert v["blur_px"] >= 0 and v["r_gen"] <= sharpest + 0.01  # r_gen reads the video back from H.264
+        if label == "base_softened" and v["blur_px"] == 0:  # r000's video was as sharp: base itself
+            assert v["r_gen"] == pytest.approx(by[("base", prompt)]["r_gen"])
+        elif label == "base_softened":
+            # no sharper than its r000 twin (r_gen reads both back from H.264, hence the tolerance)
+            assert v["blur_px"] > 0 and v["r_gen"] <= by[("r000", prompt)]["r_gen"] + 0.01
     assert set(report["delta_vs_base_softened"]) == set(report["delta"])
     # ...and the check the reward does not optimise: the toy classifier's P(consistent) of each video.
     assert all(0 <= report["means"][label]["p_consistent"] <= 1 for label in ("base", "r000"))

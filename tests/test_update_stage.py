@@ -131,10 +131,11 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
 
     # The evaluation: base and r001 on the same test prompts and seeds, every metric of the protocol.
     ev = json.loads((project / "reports/eval.json").read_text())
-    assert ev["evaluated"] == "r001" and ev["prompts"] == 2 and set(ev["means"]) == {"base", "r001"}
-    assert [(v["policy"], v["prompt_id"]) for v in ev["videos"]][:2] == [
+    assert ev["evaluated"] == "r001" and ev["prompts"] == 2 and set(ev["means"]) == {"base", "r001", "base_softened"}
+    assert [(v["policy"], v["prompt_id"]) for v in ev["videos"]][:3] == [
         ("base", ev["videos"][0]["prompt_id"]),
         ("r001", ev["videos"][0]["prompt_id"]),
+        ("base_softened", ev["videos"][0]["prompt_id"]),  # the softness control, in every profile
     ]
     for name in ("base", "r001"):
         means = ev["means"][name]
@@ -145,7 +146,7 @@ def test_two_rounds_loop_cache_resume_and_report(two_rounds: Finished, tmp_path:
     pairs = {(v["policy"], v["prompt_id"]): v["motion"] for v in ev["videos"]}
     diffs = [pairs[("r001", p)] - pairs[("base", p)] for (label, p) in pairs if label == "base"]
     assert ev["delta_sem"]["motion"] == pytest.approx(abs(diffs[0] - diffs[1]) / 2, abs=2e-6)  # s.e. of two values
-    assert "psnr_heldout" in two_rounds.stdout  # the before/after table
+    assert "psnr_heldout" in two_rounds.stdout and "vs base softened" in two_rounds.stdout  # the before/after table
 
     # Resume: the stage processes (state saved and reloaded between rounds) equal one process.
     staged = load_file(str(project / "data/rounds/r001/policy" / WEIGHTS))

@@ -116,10 +116,13 @@ def sample_eval_video(policy: Policy, params: Params, prompt: EvalPrompt, uncond
     return policy.decode(traj.final)[0].cpu().numpy()
 
 
-def softened_to(frames: np.ndarray, sharpness: float, iterations: int = 24) -> tuple[np.ndarray, float]:
-    """uint8 `frames [F, H, W, 3]` low-passed by the narrowest Gaussian (found by bisection, to
-    1/2^iterations of the bracket) whose result is no sharper than `sharpness` (`Sharpness`), and
-    that Gaussian's std in pixels; the frames as they are and 0.0 where they are no sharper already."""
+def softened_to(frames: np.ndarray, sharpness: float, iterations: int = 12) -> tuple[np.ndarray, float]:
+    """uint8 `frames [F, H, W, 3]` low-passed by a Gaussian whose result is no sharper than
+    `sharpness` (`Sharpness`), and that Gaussian's std in pixels (rounded to 1e-4); the frames as
+    they are and 0.0 where they are no sharper already. The std is bisected to 1/2^iterations of its
+    bracket: uint8 rounding makes sharpness fall in small steps, so it is where the curve crosses the
+    target, not always the very narrowest such blur. A target under what a 64 px blur reaches (a
+    flat video) gets the 64 px blur."""
     measure = Sharpness()
     if measure.score(frames, "") <= sharpness:
         return frames, 0.0
@@ -129,14 +132,14 @@ def softened_to(frames: np.ndarray, sharpness: float, iterations: int = 24) -> t
         return gaussian_blur(x, std).round().clamp(0, 255).to(torch.uint8).numpy()
 
     lo, hi = 0.0, 1.0
-    while measure.score(blurred(hi), "") > sharpness:
-        if hi >= 64.0:  # flatter than any blur makes it (a target near 0): the widest tried
-            return blurred(hi), hi
+    while measure.score(soft := blurred(hi), "") > sharpness:
+        if hi >= 64.0:
+            return soft, hi
         lo, hi = hi, 2 * hi
     for _ in range(iterations):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if measure.score(blurred(mid), "") > sharpness else (lo, mid)
-    return blurred(hi), hi
+    return blurred(hi), round(hi, 4)
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def evaluate_rank(
     soften: bool = False,
 ) -> tuple[str, list[dict[str, object]] | None]:
     """`evaluate` on `world`'s share of `prompts` (all adapters), gathered: the policy's name and
-    every row in (adapter, prompt) order on rank 0, None on the other ranks. The protocol holds out
+    every row in (prompt, adapter) order on rank 0, None on the other ranks. The protocol holds out
     the odd frames whatever the training rounds do; with the toy policy the toy classifier adds
     P(consistent), the check the reward does not optimise. `parts` is the stage's scratch directory
     (`distributed.scratch`), `name` its rows' part name there; `soften` adds `evaluate`'s `SOFTENED`
