@@ -21,8 +21,8 @@ initial noise. Each video goes through the reconstruct and score code (`VideoSco
   labelled toy clips. A gain in held-out PSNR that it does not confirm is suspect. Its own
   held-out accuracy is in reports/toy-classifier.json.
 - the base softened to the evaluated policy's sharpness (`SOFTENED`, the evaluate stage only): per
-  prompt, the base video low-passed by the narrowest Gaussian that brings its sharpness (the mean
-  gradient, `Sharpness`) down to the evaluated video's (`softened_to`), then scored like the others.
+  prompt, the base video low-passed by a Gaussian that brings its sharpness (the mean gradient,
+  `Sharpness`) down to the evaluated video's (`softened_to`), then scored like the others.
   Blur alone buys held-out PSNR (sound toy clips low-passed to 96% of their sharpness gain 0.9 dB,
   benchmarks/softness_gain.py) and a policy trained on a 3D reward softens its videos: the change
   against this control is what the policy gained beyond softening. Where the policy is as sharp as
