@@ -13,7 +13,7 @@ from worldr1.rewards.report import round_summary
 from worldr1.rewards.score import JUDGE_BLOCK, Scorer, round_videos
 from worldr1.stagekit import err, progress_bar, round_item, stage
 
-PARAMS = ["reward", "camera", "grpo.adv_clip"]
+PARAMS = ["reward", "camera", "grpo.adv_clip", "grpo.adv_std"]
 
 
 def main() -> None:

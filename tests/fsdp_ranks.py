@@ -40,6 +40,7 @@ GRPO = GrpoConfig(
     clip=0.2,
     beta=0.01,
     adv_clip=5.0,
+    adv_std="group",
     inner_epochs=3,
     minibatch_samples=2,
     grad_clip=1.0,

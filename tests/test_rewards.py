@@ -85,6 +85,22 @@ def test_group_advantages_by_hand() -> None:
     assert group_advantages(["g", "g"], [float("nan"), 1.0], clip=5)[0] == [None, None]
 
 
+def test_group_advantages_with_the_rounds_std() -> None:
+    # Flow-GRPO's global_std: every group's centred rewards over the std of every valid reward, so a
+    # group of near-equal samples keeps its small spread instead of being blown up to unit spread.
+    groups = ["a", "a", "b", "b", "c"]
+    rewards = [1.0, 1.1, 0.0, 4.0, None]
+    adv, stats = group_advantages(groups, rewards, clip=5.0, std="global")
+    every = float(np.std([1.0, 1.1, 0.0, 4.0]))
+    assert adv[0] == pytest.approx(-0.05 / (every + STD_EPS)) and adv[3] == pytest.approx(2.0 / (every + STD_EPS))
+    assert stats["a"].std == pytest.approx(0.05)  # the group's own statistics are kept
+    own, _ = group_advantages(groups, rewards, clip=5.0)
+    assert own[0] == pytest.approx(-1.0, abs=1e-2) and abs(adv[0]) < 0.05 * abs(own[0])
+    assert adv[4] is None
+    with pytest.raises(ValueError, match="group or global"):
+        group_advantages(groups, rewards, clip=5.0, std="batch")  # type: ignore[arg-type]
+
+
 def test_consistent_video_beats_shuffled_noisy_and_frozen() -> None:
     n, size = 9, 64
     target = target_path([P.ORBIT_LEFT], n)

@@ -28,6 +28,7 @@ def grpo(**over: object) -> GrpoConfig:
         "clip": 0.2,
         "beta": 0.0,
         "adv_clip": 5.0,
+        "adv_std": "group",
         "inner_epochs": 1,
         "minibatch_samples": 16,
         "grad_clip": 1.0,

@@ -196,6 +196,7 @@ class Recording(Trainer):
             clip=CLIP,
             beta=0.0,
             adv_clip=5.0,
+            adv_std="group",
             inner_epochs=2,
             minibatch_samples=minibatch,
             grad_clip=1.0,

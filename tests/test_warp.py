@@ -9,7 +9,7 @@ import torch
 
 from worldr1.geometry.cameras import intrinsics_from_fov, look_at
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
-from worldr1.rewards.reproject import neighbourhood_error, reprojection_errors, s_reproj
+from worldr1.rewards.reproject import neighbourhood_error, reprojection_errors, s_reproj, unwarped_errors
 
 H = W = 32
 
@@ -140,3 +140,31 @@ def test_s_reproj_with_a_radius_tells_the_broken_pair_still() -> None:
     sound, bad = (s_reproj(f, depth, *args, radius=1) for f in (frames, broken))
     assert bad.s_reproj < sound.s_reproj - 0.05
     assert sound.s_reproj >= s_reproj(frames, depth, *args, radius=0).s_reproj
+
+
+def test_relative_s_reproj_counts_errors_against_the_unwarped_change() -> None:
+    # Two views of a striped wall: unwarped, the sideways move puts most stripes out of place; the
+    # true geometry carries them. A patch that changes in frame 1 stays an error either way.
+    stripes = lambda x, y: np.stack([0.5 + 0.45 * np.sin(6 * x)] * 3, -1)  # noqa: E731
+    rgb, depth, w2c, K = two_views(stripes)
+    frames = (rgb * 255).round().to(torch.uint8).numpy()
+    broken = frames.copy()
+    broken[1, 8:20, 8:20] = [255, 0, 0]
+    cams, k = w2c.double().numpy(), K.double().numpy()
+    for video in (frames, broken):
+        plain = s_reproj(video, depth, cams, k, blur=0.8)
+        rel = s_reproj(video, depth, cams, k, blur=0.8, relative=0.01)
+        assert plain.unwarped_bad is None and rel.bad == plain.bad
+        e = reprojection_errors(torch.from_numpy(video).float() / 255, depth, w2c, K, blur=0.8)
+        still = torch.cat(
+            [u[v] for u, v in zip(unwarped_errors(torch.from_numpy(video).float() / 255, e, 0.8, 0), e.valid)]
+        )
+        assert rel.unwarped_bad == float((still > 0.12).float().mean()) > 0.1
+        assert rel.s_reproj == 1 - plain.bad / (rel.unwarped_bad + 0.01)
+    sound = s_reproj(frames, depth, cams, k, blur=0.8, relative=0.01)
+    hurt = s_reproj(broken, depth, cams, k, blur=0.8, relative=0.01)
+    assert sound.s_reproj > 0.95 > hurt.s_reproj
+    # A still video has nothing to explain: no error, and the floor keeps it finite.
+    frozen = np.repeat(frames[:1], 2, 0)
+    still_score = s_reproj(frozen, depth[:1].repeat(2, 1, 1), np.repeat(cams[:1], 2, 0), k, blur=0.8, relative=0.01)
+    assert still_score.unwarped_bad == 0.0 and still_score.s_reproj == 1.0

@@ -269,6 +269,9 @@ class ReprojConfig(Group):
     #: a pixel matches when any pixel of the other frame's warp within this many pixels does: a
     #: geometry off by that much is no error, a changed object still is (0: the pixel itself)
     radius: Annotated[int, Field(ge=0, le=3)]
+    #: s_reproj = 1 - bad / (unwarped bad + relative): the share of pixels the geometry leaves off,
+    #: against the share off with no geometry (frames compared unwarped); None: 1 - bad
+    relative: Annotated[float, Field(gt=0, le=1)] | None
 
 
 class RewardConfig(Group):
@@ -299,6 +302,8 @@ class GrpoConfig(Group):
     clip: Annotated[float, Field(gt=0, lt=1)]
     beta: NonNegFloat
     adv_clip: PosFloat
+    #: whose std scales a group's centred rewards: the group's (World-R1) or the round's (Flow-GRPO)
+    adv_std: Literal["group", "global"]
     inner_epochs: PosInt
     minibatch_samples: PosInt
     grad_clip: PosFloat

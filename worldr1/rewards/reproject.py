@@ -82,12 +82,24 @@ def reprojection_errors(
     return PairErrors(pairs, errors, valids)
 
 
+def unwarped_errors(frames: torch.Tensor, e: PairErrors, blur: float, radius: int) -> list[torch.Tensor]:
+    """Per pair of `e`, the error of its frames compared pixel for pixel with no geometry at all
+    (both low-passed by `blur`, `neighbourhood_error` within `radius`), 0 where `e` judges nothing:
+    what a video's change between frames costs before its geometry explains any of it."""
+    low = gaussian_blur(frames.float(), blur)
+    every = torch.ones(frames.shape[1:3], dtype=torch.bool)
+    return [
+        neighbourhood_error(low[a], low[b], every, radius).where(valid, 0.0) for (a, b), valid in zip(e.pairs, e.valid)
+    ]
+
+
 @dataclass(frozen=True)
 class ReprojScore:
-    s_reproj: float  # 1 - the share of judged pixels off by more than the tolerance, over every pair
+    s_reproj: float  # 1 - the share of judged pixels off by more than the tolerance (see `s_reproj`'s `relative`)
     psnr: float | None  # of the judged pixels, over every pair (dB); None when none was judged
     bad: float | None  # the share itself
     judged: float  # the share of pixels that said something (not occluded, inside, no silhouette)
+    unwarped_bad: float | None = None  # the share off with no geometry (`unwarped_errors`), when asked for
 
 
 def at_depth_size(frames: np.ndarray, depth_hw: tuple[int, int]) -> torch.Tensor:
@@ -108,12 +120,19 @@ def s_reproj(
     tol: float = 0.12,
     refine_steps: int = 0,
     radius: int = 0,
+    relative: float | None = None,
 ) -> ReprojScore:
     """`frames uint8 [F, H, W, 3]`, `depth [F, h, w]` (the reconstruction's processing size), `w2c`,
     `K` in pixels of the frames; the cameras first refined photometrically by `refine_steps`, a
     pixel's error its `neighbourhood_error` within `radius`.
     Geometry under which no frame sees any pixel of another scores 0: a video of one scene that
-    its own reconstruction cannot relate earns nothing."""
+    its own reconstruction cannot relate earns nothing.
+
+    With `relative` the score is `1 - bad / (unwarped_bad + relative)`: the errors the geometry
+    leaves, against those of comparing the frames with no geometry (`unwarped_errors`) on the same
+    pixels. The absolute share pays a video for changing little between its frames, whatever its
+    geometry explains (benchmarks/reproj_explained.py); `relative` (a share of the judged pixels)
+    keeps a near-still video from dividing by about 0."""
     h, w = int(depth.shape[1]), int(depth.shape[2])
     x = at_depth_size(frames, (h, w))
     k = torch.from_numpy(resize_intrinsics(K, (frames.shape[1], frames.shape[2]), (h, w))).float()
@@ -129,7 +148,11 @@ def s_reproj(
     mse = float((judged.double() ** 2).mean())
     psnr = 100.0 if mse <= 1e-10 else -10 * math.log10(mse)
     total = sum(v.numel() for v in e.valid)
-    return ReprojScore(1.0 - bad, psnr, bad, judged.numel() / total)
+    if relative is None:
+        return ReprojScore(1.0 - bad, psnr, bad, judged.numel() / total)
+    still = torch.cat([err[v] for err, v in zip(unwarped_errors(x, e, blur, radius), e.valid)])
+    unwarped_bad = float((still > tol).float().mean())
+    return ReprojScore(1.0 - bad / (unwarped_bad + relative), psnr, bad, judged.numel() / total, unwarped_bad)
 
 
 def s_reproj_columns(v: TermInput) -> dict[str, object]:
@@ -145,5 +168,6 @@ def s_reproj_columns(v: TermInput) -> dict[str, object]:
         rp.tolerance,
         rp.refine_steps,
         rp.radius,
+        rp.relative,
     )
     return {"s_reproj": warp.s_reproj, "reproj_psnr": warp.psnr, "reproj_bad": warp.bad}

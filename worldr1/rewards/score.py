@@ -285,6 +285,7 @@ class Scorer:
             [r["prompt_id"] for r in rows],
             [r["reward"] if r["status"] == "ok" else None for r in rows],
             self.params.grpo.adv_clip,
+            self.params.grpo.adv_std,
         )
         for row, adv in zip(rows, advantages):
             s = stats[row["prompt_id"]]
