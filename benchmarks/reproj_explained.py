@@ -21,7 +21,7 @@ camera refinement) each measure's AUC of sound over each broken kind; on finishe
 (`--rounds`, their videos and reconstructions) each measure's pooled correlation, within prompt
 groups, with motion and with the toy classifier's P(consistent).
 
-    python benchmarks/reproj_explained.py [--clips 16] [--rounds r000,r001,r002,r003]
+    python benchmarks/reproj_explained.py [--clips 32] [--rounds r000,r001,r002,r003]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from worldr1.toyworld.suite import KINDS, SOUND, make_suite
 from worldr1.validity import auc
 from worldr1.video import frame_indices, read_mp4
 
-CS = (0.003, 0.01, 0.03)
+CS = (0.01, 0.03)
 
 
 def measures(
@@ -61,7 +61,7 @@ def measures(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=16)
+    ap.add_argument("--clips", type=int, default=32)
     ap.add_argument("--rounds", default="r000,r001,r002,r003")
     args = ap.parse_args()
     params = config.load()

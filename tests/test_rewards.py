@@ -97,6 +97,10 @@ def test_group_advantages_with_the_rounds_std() -> None:
     own, _ = group_advantages(groups, rewards, clip=5.0)
     assert own[0] == pytest.approx(-1.0, abs=1e-2) and abs(adv[0]) < 0.05 * abs(own[0])
     assert adv[4] is None
+    # A group of one valid reward counts in the round's std but has nothing to compare; NaN is no reward.
+    lone, _ = group_advantages(["a", "a", "b", "c"], [1.0, 3.0, 10.0, float("nan")], clip=50.0, std="global")
+    assert lone[2] is None and lone[3] is None
+    assert lone[1] == pytest.approx(1.0 / (float(np.std([1.0, 3.0, 10.0])) + STD_EPS))
     with pytest.raises(ValueError, match="group or global"):
         group_advantages(groups, rewards, clip=5.0, std="batch")  # type: ignore[arg-type]
 

@@ -9,7 +9,7 @@ import torch
 
 from worldr1.geometry.cameras import intrinsics_from_fov, look_at
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
-from worldr1.rewards.reproject import neighbourhood_error, reprojection_errors, s_reproj, unwarped_errors
+from worldr1.rewards.reproject import PairErrors, neighbourhood_error, reprojection_errors, s_reproj, unwarped_errors
 
 H = W = 32
 
@@ -160,7 +160,7 @@ def test_relative_s_reproj_counts_errors_against_the_unwarped_change() -> None:
             [u[v] for u, v in zip(unwarped_errors(torch.from_numpy(video).float() / 255, e, 0.8, 0), e.valid)]
         )
         assert rel.unwarped_bad == float((still > 0.12).float().mean()) > 0.1
-        assert rel.s_reproj == 1 - plain.bad / (rel.unwarped_bad + 0.01)
+        assert rel.s_reproj == 1 - plain.bad / max(plain.bad, rel.unwarped_bad + 0.01)
     sound = s_reproj(frames, depth, cams, k, blur=0.8, relative=0.01)
     hurt = s_reproj(broken, depth, cams, k, blur=0.8, relative=0.01)
     assert sound.s_reproj > 0.95 > hurt.s_reproj
@@ -168,3 +168,21 @@ def test_relative_s_reproj_counts_errors_against_the_unwarped_change() -> None:
     frozen = np.repeat(frames[:1], 2, 0)
     still_score = s_reproj(frozen, depth[:1].repeat(2, 1, 1), np.repeat(cams[:1], 2, 0), k, blur=0.8, relative=0.01)
     assert still_score.unwarped_bad == 0.0 and still_score.s_reproj == 1.0
+    # Geometry that does worse than none scores 0, not below: one frame twice, warped by a move.
+    twice = np.repeat(frames[:1], 2, 0)
+    worse = s_reproj(twice, depth, cams, k, blur=0.8, relative=0.01)
+    assert worse.unwarped_bad == 0.0 and worse.bad > 0.01 and worse.s_reproj == 0.0
+
+
+def test_unwarped_errors_compare_pixel_for_pixel_within_the_radius() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(12, 12, 3, generator=gen)
+    shifted = torch.roll(a, 1, dims=1)  # b: a one pixel to the right
+    frames = torch.stack([a, shifted])
+    valid = torch.zeros(12, 12, dtype=torch.bool)
+    valid[2:10, 2:10] = True
+    e = PairErrors([(0, 1)], [torch.zeros(12, 12)], [valid])
+    exact, near = unwarped_errors(frames, e, 0.0, 0)[0], unwarped_errors(frames, e, 0.0, 1)[0]
+    assert float(exact[valid].min()) >= 0.0 and float(exact[valid].mean()) > 0.2  # a pixel off, unwarped
+    assert float(near[valid].max()) == 0.0  # the one-pixel shift is within the radius
+    assert float(exact[~valid].abs().max()) == 0.0  # nothing outside the judged pixels

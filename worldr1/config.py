@@ -269,8 +269,8 @@ class ReprojConfig(Group):
     #: a pixel matches when any pixel of the other frame's warp within this many pixels does: a
     #: geometry off by that much is no error, a changed object still is (0: the pixel itself)
     radius: Annotated[int, Field(ge=0, le=3)]
-    #: s_reproj = 1 - bad / (unwarped bad + relative): the share of pixels the geometry leaves off,
-    #: against the share off with no geometry (frames compared unwarped); None: 1 - bad
+    #: s_reproj = 1 - bad / max(bad, unwarped bad + relative): the share of pixels the geometry leaves
+    #: off, against the share off with no geometry (frames compared unwarped); None: 1 - bad
     relative: Annotated[float, Field(gt=0, le=1)] | None
 
 

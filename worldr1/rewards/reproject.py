@@ -95,7 +95,7 @@ def unwarped_errors(frames: torch.Tensor, e: PairErrors, blur: float, radius: in
 
 @dataclass(frozen=True)
 class ReprojScore:
-    s_reproj: float  # 1 - the share of judged pixels off by more than the tolerance (see `s_reproj`'s `relative`)
+    s_reproj: float  # in [0, 1]: 1 - the share of judged pixels off by more than the tolerance (or `relative`'s)
     psnr: float | None  # of the judged pixels, over every pair (dB); None when none was judged
     bad: float | None  # the share itself
     judged: float  # the share of pixels that said something (not occluded, inside, no silhouette)
@@ -128,9 +128,9 @@ def s_reproj(
     Geometry under which no frame sees any pixel of another scores 0: a video of one scene that
     its own reconstruction cannot relate earns nothing.
 
-    With `relative` the score is `1 - bad / (unwarped_bad + relative)`: the errors the geometry
-    leaves, against those of comparing the frames with no geometry (`unwarped_errors`) on the same
-    pixels. The absolute share pays a video for changing little between its frames, whatever its
+    With `relative` the score is `1 - bad / max(bad, unwarped_bad + relative)`: the errors the
+    geometry leaves, against those of comparing the frames with no geometry (`unwarped_errors`) on
+    the same pixels, 0 where the geometry does no better than none. The absolute share pays a video for changing little between its frames, whatever its
     geometry explains (benchmarks/reproj_explained.py); `relative` (a share of the judged pixels)
     keeps a near-still video from dividing by about 0."""
     h, w = int(depth.shape[1]), int(depth.shape[2])
@@ -152,7 +152,8 @@ def s_reproj(
         return ReprojScore(1.0 - bad, psnr, bad, judged.numel() / total)
     still = torch.cat([err[v] for err, v in zip(unwarped_errors(x, e, blur, radius), e.valid)])
     unwarped_bad = float((still > tol).float().mean())
-    return ReprojScore(1.0 - bad / (unwarped_bad + relative), psnr, bad, judged.numel() / total, unwarped_bad)
+    # Geometry that leaves more off than no geometry at all explains nothing: 0, as when nothing is judged.
+    return ReprojScore(1.0 - bad / max(bad, unwarped_bad + relative), psnr, bad, judged.numel() / total, unwarped_bad)
 
 
 def s_reproj_columns(v: TermInput) -> dict[str, object]:
