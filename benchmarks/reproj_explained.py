@@ -50,13 +50,15 @@ CS = (0.01, 0.03)
 def measures(
     frames: np.ndarray, depth: torch.Tensor, w2c: np.ndarray, K: np.ndarray, rp: config.ReprojConfig
 ) -> dict[str, float]:
-    """`s_reproj` absolute (`relative` None) and `explained@c` (`relative` c) of one video."""
+    """`s_reproj` absolute (`relative` None) and `explained@c` (`relative` c) of one video, from one
+    call: the shares it reports give the term for every c (the cameras are refined once)."""
     keep = frame_indices(len(frames), rp.max_frames)
     args = (frames[keep], depth[keep], w2c[keep], K[keep], rp.blur, rp.tolerance, rp.refine_steps, rp.radius)
-    out = {"s_reproj": s_reproj(*args).s_reproj}
-    for c in CS:
-        out[f"explained@{c}"] = s_reproj(*args, relative=c).s_reproj
-    return out
+    score = s_reproj(*args, relative=CS[0])
+    if score.bad is None or score.unwarped_bad is None:  # nothing judged: every form scores 0
+        return {"s_reproj": score.s_reproj, **{f"explained@{c}": score.s_reproj for c in CS}}
+    bad, still = score.bad, score.unwarped_bad
+    return {"s_reproj": 1.0 - bad, **{f"explained@{c}": 1.0 - bad / max(bad, still + c) for c in CS}}
 
 
 def main() -> None:
