@@ -228,7 +228,9 @@ def main() -> None:
     base_videos: list[np.ndarray] = []
 
     def held_out_psnr(video: np.ndarray, prompt: str, work: Path) -> float:
-        row = video_scorer.score([Video(Path("v.mp4"), video, float(ro.fps), ro.frames)], prompt, work)
+        row = video_scorer.score(
+            [Video(Path("v.mp4"), video, float(ro.fps), ro.frames)], prompt, work, novel_path=False
+        )
         first = row.rewards.to_pylist()[0]
         return first["psnr"] if first["status"] == "ok" and first["psnr"] is not None else np.nan
 
@@ -244,7 +246,7 @@ def main() -> None:
         }
         for n, (p, v) in enumerate(zip(probe_set, videos)):
             scored = video_scorer.score(
-                [Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text, tmp / f"probe-{n}"
+                [Video(Path(f"{n}.mp4"), v, float(ro.fps), ro.frames)], p.text, tmp / f"probe-{n}", novel_path=False
             )
             row = scored.rewards.to_pylist()[0]
             for key, values in cols.items():

@@ -27,7 +27,7 @@ from worldr1.reconstruct import (
     check_frames,
     reconstruction_gaussians,
 )
-from worldr1.reconstruct.run import reconstruct_sample
+from worldr1.reconstruct.run import reconstruct_frames, reconstruct_sample
 from worldr1.video import read_mp4, write_mp4
 
 
@@ -172,6 +172,26 @@ def test_sample_runner_writes_geometry_and_renders(tmp_path: Path, params_dict: 
     with safe_open(str(out / row["geometry"]), "pt") as f:
         assert f.get_tensor("extrinsics").dtype == torch.float64 and f.get_tensor("depth").dtype == torch.float16
         np.testing.assert_allclose(f.get_tensor("intrinsics").numpy(), cams.K)
+
+
+def test_without_the_novel_path_only_path_mp4_is_missing(tmp_path: Path, params_dict: dict[str, Any]) -> None:
+    # Scoring nobody keeps (evaluate, the probes, reward validity) skips the novel-path renders: the
+    # same row, geometry and input/meta renders, which are all the reward terms read.
+    frames, cams, depth = film()
+    cfg, cpu = params_reconstruct(params_dict), torch.device("cpu")
+    outs = {with_path: tmp_path / str(with_path) for with_path in (True, False)}
+    rows = {}
+    for with_path, out in outs.items():
+        out.mkdir()
+        rows[with_path] = reconstruct_frames(
+            KnownGeometry(cams, depth), frames, "s", "r000", out, cfg, 8, cpu, with_path
+        )
+    assert rows[True] == rows[False] and rows[True]["status"] == "ok"
+    files = {k: sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) for k, out in outs.items()}
+    assert [f for f in files[True] if f.name != "path.mp4"] == files[False]
+    assert len(files[True]) == len(files[False]) + 1 and Path("renders/s/path.mp4") in files[True]
+    for f in files[False]:
+        assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f
 
 
 class GaussianHead:

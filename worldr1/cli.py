@@ -370,7 +370,7 @@ def score_videos(
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
         with progress_bar("score") as tick:
-            scored = scorer.score(clips, prompt, work, tick)
+            scored = scorer.score(clips, prompt, work, tick, novel_path=keep is not None)
         if keep:
             scorer.keep(scored, clips, work)
     if out_file is not None:

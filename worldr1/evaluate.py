@@ -200,7 +200,7 @@ def evaluate(
                 for label in labels
             ]
             work = Path(tmp) / f"{n:04d}"
-            scored = scorer.score(clips, p.text, work)
+            scored = scorer.score(clips, p.text, work, novel_path=False)
             for label, clip, reward, recon in zip(labels, clips, scored.rewards.to_pylist(), scored.recon.to_pylist()):
                 row = _row(label, p, clip.frames, reward, recon, work / "recon", scorer)
                 row["p_consistent"] = p_consistent(clip.frames) if p_consistent is not None else None

@@ -141,10 +141,16 @@ class VideoScorer:
         self.provenance = store.Provenance(config.params_hash(params, PARAMS), store.code_version(), models)
 
     def score(
-        self, videos: list[Video], prompt: str, work: Path, progress: Callable[[int, int], None] | None = None
+        self,
+        videos: list[Video],
+        prompt: str,
+        work: Path,
+        progress: Callable[[int, int], None] | None = None,
+        novel_path: bool = True,
     ) -> Scored:
         """Reconstruct and score `videos` (all for `prompt`); geometry and renders go to `work`/recon
-        in the reconstruct stage's layout."""
+        in the reconstruct stage's layout. `novel_path=False` skips the novel-path renders, which no
+        term reads: for work directories nobody keeps (evaluate, the probes, reward validity)."""
         from worldr1.reconstruct.run import reconstruct_frames
         from worldr1.rewards.score import NO_CAMERA, ReconViews, VideoToScore, load_views
 
@@ -174,6 +180,7 @@ class VideoScorer:
                     self.params.reconstruct,
                     video.fps,
                     self.device,
+                    novel_path,
                 )
             )
             return video.frames

@@ -79,7 +79,7 @@ def score_suite(
             passes = [("trained", trained)] + ([("true", TrueGeometry(videos))] if oracle else [])
             for geometry, reconstructor in passes:
                 scorer.reconstructor = reconstructor
-                scored = scorer.score(clips, videos[0].prompt, Path(tmp) / f"{n:04d}-{geometry}")
+                scored = scorer.score(clips, videos[0].prompt, Path(tmp) / f"{n:04d}-{geometry}", novel_path=False)
                 for v, row in zip(videos, scored.rewards.to_pylist()):
                     rows.append(
                         {

@@ -108,9 +108,11 @@ def reconstruct_frames(
     cfg: ReconstructConfig,
     fps: float,
     device: torch.device,
+    novel_path: bool = True,
 ) -> dict[str, object]:
     """Reconstruct one video's uint8 `[F, H, W, 3]` frames and write its geometry and renders under `out`
-    (the recon directory layout above); returns its recon row, `failed` with the reason when it cannot be."""
+    (the recon directory layout above); returns its recon row, `failed` with the reason when it cannot be.
+    Without `novel_path` there is no path.mp4 (`render_views`): for scoring that no person looks at."""
     row = empty_recon_row(sid, round_name)
     try:
         row["frames"] = int(frames.shape[0]) if frames.ndim == 4 else 0
@@ -130,7 +132,13 @@ def reconstruct_frames(
         scene = reconstruction_gaussians(recon, cfg.holdout, cfg.conf_percentile, cfg.max_gaussians, cfg.edge_rel, even)
         depth = recon.depth[torch.isfinite(recon.depth) & (recon.depth > 0)]
         median_depth = float(depth.median()) if depth.numel() else 1.0
-        views = render_views(scene.gaussians.to(device), scene.cameras(cams), scene.depth(median_depth), cfg.renderer)
+        views = render_views(
+            scene.gaussians.to(device),
+            scene.cameras(cams),
+            scene.depth(median_depth),
+            cfg.renderer,
+            novel_path=novel_path,
+        )
     except ReconstructionFailed as exc:
         row.update(status="failed", error=str(exc))
         return row
@@ -156,7 +164,8 @@ def reconstruct_frames(
     renders = out / "renders" / sid
     renders.mkdir(parents=True)
     write_mp4(renders / "input.mp4", views.input, fps)
-    write_mp4(renders / "path.mp4", views.path, fps)
+    if novel_path:
+        write_mp4(renders / "path.mp4", views.path, fps)
     Image.fromarray(np.ascontiguousarray(views.meta)).save(renders / "meta.png")
     row.update(
         geometry=geometry,

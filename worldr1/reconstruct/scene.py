@@ -155,9 +155,13 @@ class Views:
 
 
 @torch.no_grad()
-def render_views(g: Gaussians, cams: Cameras, median_depth: float, backend: Backend, batch: int = 8) -> Views:
+def render_views(
+    g: Gaussians, cams: Cameras, median_depth: float, backend: Backend, batch: int = 8, novel_path: bool = True
+) -> Views:
     """Renders at the input cameras, along a wander then a dolly-zoom path around the middle
-    camera, and at World-R1's meta view (the input camera farthest from the first)."""
+    camera, and at World-R1's meta view (the input camera farthest from the first). Without
+    `novel_path` the path is empty: no reward term reads it, only people (the audit page), and it
+    costs four of a toy video's nine renders."""
 
     def shoot(c: Cameras) -> np.ndarray:
         out = []
@@ -167,9 +171,11 @@ def render_views(g: Gaussians, cams: Cameras, median_depth: float, backend: Back
             out.append(to_uint8(render(g, w2c, K, c.width, c.height, backend).rgb))
         return np.concatenate(out)
 
+    inputs = shoot(cams)
+    meta = meta_view(cams)
+    if not novel_path:
+        return Views(inputs, inputs[:0], inputs[meta], meta)
     n = max(len(cams) // 2, 2)
     depth = median_depth if math.isfinite(median_depth) and median_depth > 0 else 1.0
     path_cams = [wander_path(cams, n, 0.08 * depth), dolly_zoom_path(cams, n, depth, 0.3 * depth)]
-    inputs = shoot(cams)
-    meta = meta_view(cams)
     return Views(inputs, np.concatenate([shoot(c) for c in path_cams]), inputs[meta], meta)
