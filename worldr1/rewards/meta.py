@@ -155,9 +155,11 @@ class QwenJudge:
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         out: list[float] = []
         for i in range(0, len(images), batch):
-            chunk = images[i : i + batch]
+            # The processor hands the arrays to torch as they are; a render read back from its PNG is
+            # read-only, and torch warns about (and must not write into) a non-writable array.
+            chunk = [np.require(im, requirements="W") for im in images[i : i + batch]]
             texts = [_user_turn(self.processor, question(p)) for p in prompts[i : i + batch]]
-            inputs = self.processor(text=texts, images=list(chunk), return_tensors="pt", padding=True)
+            inputs = self.processor(text=texts, images=chunk, return_tensors="pt", padding=True)
             logits = self.model(**inputs.to(self.device)).logits[:, -1]
             out += expected_digit_score(logits, self.digits).tolist()
         return out
