@@ -11,6 +11,9 @@ Then, from the base videos' fit, the evaluated policy's paired gain split into w
 motion and sharpness predicts, what its change of P(consistent) predicts, and the rest; and the
 gain the fit predicts for every base video made consistent (P(consistent) = 1) at its own motion
 and sharpness: a ceiling for an honest gain, as far as the classifier measures consistency.
+Last, the same split from the prompts' paired changes (the gain of each prompt's video regressed
+on its changes of the covariates): within a prompt, so the content the cross-section confounds
+drops out, and its intercept is the gain at no change of motion, sharpness or P(consistent).
 
 Cross-sectional, so a correlation, not a cause: a video the classifier scores high may differ in
 ways the two covariates miss.
@@ -42,6 +45,10 @@ def fit(t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """OLS of held-out PSNR on 1 + the covariates: coefficients and their standard errors."""
     x = np.column_stack([np.ones(len(t["psnr_heldout"]))] + [t[k] for k in COVARIATES])
     y = t["psnr_heldout"]
+    return ols(x, y)
+
+
+def ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ beta
     dof = max(len(y) - x.shape[1], 1)
@@ -99,6 +106,10 @@ def main() -> None:
             }
         )
     )
+    deltas = {k: new[k][j] - base[k][i] for k in ("psnr_heldout", *COVARIATES)}
+    beta, se = ols(np.column_stack([np.ones(len(j))] + [deltas[k] for k in COVARIATES]), deltas["psnr_heldout"])
+    split = {f"paired_by_{k}_db": round(float(b * deltas[k].mean()), 3) for k, b in zip(COVARIATES, beta[1:])}
+    print(json.dumps({**split, "paired_intercept_db": f"{beta[0]:+.3f} +- {se[0]:.3f}"}))
 
 
 if __name__ == "__main__":
