@@ -32,7 +32,12 @@ SMALL = ("object_jump", "colour_change", "size_change", "scene_swap")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", default="16:600,16:2000,32:2000", help="width:steps, comma separated")
+    ap.add_argument(
+        "--candidates",
+        default="16:600,16:2000,32:2000",
+        help="width:steps[:levels[:batch[:lr]]], comma separated (the rest from params)",
+    )
+    ap.add_argument("--save", type=Path, default=None, help="write each candidate's reconstructor under here")
     ap.add_argument("--clips", type=int, default=16, help="validity seeds to score")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -43,23 +48,29 @@ def main() -> None:
     suite = list(make_suite(params.seed, args.clips, d.frames, d.height, d.width, d.supersample))
     results = []
     for cand in args.candidates.split(","):
-        width, steps = (int(x) for x in cand.split(":"))
+        shipped = params.toy.reconstructor
+        fields = cand.split(":")
+        width, steps = int(fields[0]), int(fields[1])
+        levels = int(fields[2]) if len(fields) > 2 else shipped.net.levels
+        batch = int(fields[3]) if len(fields) > 3 else shipped.train.batch
+        lr = float(fields[4]) if len(fields) > 4 else shipped.train.lr
         cfg = ToyReconstructorPretrainConfig.model_validate(
             {
-                **params.toy.reconstructor.model_dump(),
-                "net": {"width": width},
-                "train": {**params.toy.reconstructor.train.model_dump(), "steps": steps},
+                "net": {"width": width, "levels": levels},
+                "train": {**shipped.train.model_dump(), "steps": steps, "batch": batch, "lr": lr},
             }
         )
         start = time.perf_counter()
-        recon = ToyReconstructor.fresh(width, data.K[0, 0], data.frames.shape[2:4], params.seed)
+        recon = ToyReconstructor.fresh(width, levels, data.K[0, 0], data.frames.shape[2:4], params.seed)
         losses = pretrain_reconstructor(recon, data, cfg, params.seed)
         train_s = time.perf_counter() - start
+        if args.save:
+            (args.save / cand.replace(":", "_")).mkdir(parents=True, exist_ok=True)
+            recon.save(args.save / cand.replace(":", "_"))
         scorer = VideoScorer(params, recon)
         report = summary(score_suite(suite, scorer, float(params.rollout.fps), oracle=False))
         row = {
-            "width": width,
-            "steps": steps,
+            "candidate": cand,
             "train_s": round(train_s, 1),
             "loss_last": tail_mean(losses),
             "auc": {

@@ -37,7 +37,7 @@ from advantage_weighting import centred, pooled_corr  # a sibling script: run fr
 from worldr1 import config, store
 from worldr1.reconstruct.toy import load_toy_reconstructor
 from worldr1.rewards.recon import motion
-from worldr1.rewards.reproject import s_reproj
+from worldr1.rewards.reproject import relative_score, s_reproj
 from worldr1.rewards.score import load_views
 from worldr1.toyworld.classifier import load_toy_classifier
 from worldr1.toyworld.suite import KINDS, SOUND, make_suite
@@ -58,7 +58,7 @@ def measures(
     if score.bad is None or score.unwarped_bad is None:  # nothing judged: every form scores 0
         return {"s_reproj": score.s_reproj, **{f"explained@{c}": score.s_reproj for c in CS}}
     bad, still = score.bad, score.unwarped_bad
-    return {"s_reproj": 1.0 - bad, **{f"explained@{c}": 1.0 - bad / max(bad, still + c) for c in CS}}
+    return {"s_reproj": 1.0 - bad, **{f"explained@{c}": relative_score(bad, still, c) for c in CS}}
 
 
 def main() -> None:

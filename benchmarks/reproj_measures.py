@@ -83,13 +83,13 @@ def train_fresh(params: config.Params, cand: str) -> ToyReconstructor:
     cfg = ToyReconstructorPretrainConfig.model_validate(
         {
             **params.toy.reconstructor.model_dump(),
-            "net": {"width": width},
+            "net": {**params.toy.reconstructor.net.model_dump(), "width": width},
             "train": {**params.toy.reconstructor.train.model_dump(), "steps": steps},
         }
     )
     data = load_clips(Path(store.Paths().toy_clips))
     start = time.perf_counter()
-    recon = ToyReconstructor.fresh(width, data.K[0, 0], data.frames.shape[2:4], params.seed)
+    recon = ToyReconstructor.fresh(width, cfg.net.levels, data.K[0, 0], data.frames.shape[2:4], params.seed)
     losses = pretrain_reconstructor(recon, data, cfg, params.seed)
     print(f"trained {cand}: {time.perf_counter() - start:.0f} s, loss {tail_mean(losses):.4f}", flush=True)
     return recon

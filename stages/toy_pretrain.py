@@ -36,7 +36,11 @@ def main() -> None:
                 ae_losses, losses = pretrain_policy(policy, data, toy.policy, params.rollout.shift, params.seed, tick)
             policy.save(policy_out)
             recon = ToyReconstructor.fresh(
-                toy.reconstructor.net.width, data.K[0, 0], data.frames.shape[2:4], params.seed
+                toy.reconstructor.net.width,
+                toy.reconstructor.net.levels,
+                data.K[0, 0],
+                data.frames.shape[2:4],
+                params.seed,
             )
             with progress_bar("toy-pretrain reconstructor") as tick:
                 recon_losses = pretrain_reconstructor(recon, data, toy.reconstructor, params.seed, tick)

@@ -69,6 +69,18 @@ def test_refinement_of_true_geometry_stays_put(clip: dict[str, torch.Tensor]) ->
     assert float((depth / clip["depth"] - 1).abs().max()) < 0.02
 
 
+def test_a_depth_grid_undoes_a_tilt_that_one_scale_cannot(clip: dict[str, torch.Tensor]) -> None:
+    # Every later map tilted left to right by +-50%: no single scale (nor camera) fits it, a 2x2 lattice can.
+    tilt = torch.linspace(0.5, 1.5, 32)[None, None, :].expand(5, 32, 32).clone()
+    tilt[0] = 1.0
+    bent = clip["depth"] * tilt
+    assert bad_share(clip, clip["w2c"], bent) > bad_share(clip, clip["w2c"]) + 0.02
+    scale = bad_share(clip, *refine_poses(clip["frames"], bent, clip["K"], clip["w2c"], steps=60))
+    w2c, depth = refine_poses(clip["frames"], bent, clip["K"], clip["w2c"], steps=60, grid=2)
+    assert bad_share(clip, w2c, depth) < 0.5 * scale
+    assert torch.equal(depth[0], bent[0]) and torch.equal(w2c[0], clip["w2c"][0])
+
+
 def test_no_steps_is_the_identity(clip: dict[str, torch.Tensor]) -> None:
     w2c, depth = refine_poses(clip["frames"], clip["depth"], clip["K"], clip["noisy"], steps=0)
     assert w2c is clip["noisy"] and depth is clip["depth"]

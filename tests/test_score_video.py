@@ -266,7 +266,7 @@ def test_keep_never_replaces_a_folder_with_content(clips: dict[str, Path], tmp_p
 def wall_reconstructor(K: np.ndarray, depth: float = 3.0, step: float = 0.05) -> ToyReconstructor:
     """A 32x32 toy reconstructor set by hand, not trained: a wall at `depth`, every later frame `step`
     to the side. An untrained one's random depth and cameras agree on no pixel, which s_reproj refuses."""
-    recon = ToyReconstructor.fresh(8, K, (32, 32), seed=0)
+    recon = ToyReconstructor.fresh(8, 2, K, (32, 32), seed=0)
     with torch.no_grad():
         recon.net.depth.out.weight.zero_()
         recon.net.depth.out.bias.fill_(float(np.log(depth)))

@@ -28,6 +28,7 @@ from worldr1.grpo.sampler import Schedule, recompute_log_probs, sample
 from worldr1.policy.base import Policy as PolicyProtocol
 from worldr1.policy.toy import MIN_SIGMA, ToyPolicy, ToyTokenizer, load_toy, video_latents
 from worldr1.reconstruct.toy import (
+    DepthNet,
     ToyReconstructor,
     frames_tensor,
     load_toy_reconstructor,
@@ -188,9 +189,9 @@ def angle_deg(r: np.ndarray) -> np.ndarray:
 
 def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path], tmp_path: Path) -> None:
     data, _ = clips
-    recon = ToyReconstructor.fresh(16, data.K[0, 0], (SIZE, SIZE), seed=0)
+    recon = ToyReconstructor.fresh(16, 2, data.K[0, 0], (SIZE, SIZE), seed=0)
     cfg = ToyReconstructorPretrainConfig(
-        net=ToyReconstructorNetConfig(width=16), train=TrainingConfig(steps=300, batch=8, lr=2e-3)
+        net=ToyReconstructorNetConfig(width=16, levels=2), train=TrainingConfig(steps=300, batch=8, lr=2e-3)
     )
     losses = pretrain_reconstructor(recon, data, cfg, seed=0)
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
@@ -216,13 +217,28 @@ def test_toy_reconstructor_recovers_relative_cameras(clips: tuple[ToyData, Path]
         load_toy_reconstructor(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_depth_unet_keeps_any_frame_size_at_every_depth(levels: int, tmp_path: Path) -> None:
+    net = DepthNet(4, levels)
+    assert len(net.encoders) == levels + 1 and len(net.decoders) == levels
+    for hw in ((32, 32), (30, 22)):  # odd halvings too: each decoder meets its skip's size
+        assert net(torch.rand(2, 3, *hw)).shape == (2, *hw)
+    # The number of levels is the reconstructor's: it comes back from disk as it was trained.
+    recon = ToyReconstructor.fresh(4, levels, HAND_K, (SIZE, SIZE), seed=0)
+    recon.save(tmp_path)
+    loaded = load_toy_reconstructor(tmp_path, torch.device("cpu"))
+    assert len(loaded.net.depth.decoders) == levels
+    frames = np.random.default_rng(0).integers(0, 256, (FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
+    assert torch.equal(loaded.reconstruct(frames).depth, recon.reconstruct(frames).depth)
+
+
 # A hand camera for the size-independence test: f = 30 px, centred, at the 32x32 working size.
 HAND_K = np.array([[30.0, 0.0, 16.0], [0.0, 30.0, 16.0], [0.0, 0.0, 1.0]])
 
 
 def test_toy_reconstructor_works_at_its_size_on_videos_of_any_size() -> None:
     frames = np.random.default_rng(1).integers(0, 256, (FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
-    recon = ToyReconstructor.fresh(8, HAND_K, (SIZE, SIZE), seed=0)
+    recon = ToyReconstructor.fresh(8, 3, HAND_K, (SIZE, SIZE), seed=0)
 
     # At the working size: exactly what the network makes of the frames, no resize in between.
     out = recon.reconstruct(frames)

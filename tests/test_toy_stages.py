@@ -39,7 +39,7 @@ SMALL_TOY = {
     },
     "toy.policy.autoencoder": {"steps": 3, "batch": 8, "lr": 1.0e-3},
     "toy.policy.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
-    "toy.reconstructor.net": {"width": 8},
+    "toy.reconstructor.net": {"width": 8, "levels": 2},
     "toy.reconstructor.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},
     "toy.classifier.net": {"width": 4},
     "toy.classifier.train": {"steps": 3, "batch": 4, "lr": 1.0e-3},

@@ -111,7 +111,9 @@ def test_summary_counts_wins_over_twins_and_failed_rows_lose() -> None:
 def test_scoring_the_suite_with_true_geometry_tells_a_swapped_scene(suite: list) -> None:
     params = config.load(ROOT / "params.yaml")
     d = params.toy.data
-    fresh = ToyReconstructor.fresh(8, suite[0].K[0], (H, W), seed=0)  # random weights: the trained pass runs, no more
+    fresh = ToyReconstructor.fresh(
+        8, 2, suite[0].K[0], (H, W), seed=0
+    )  # random weights: the trained pass runs, no more
     rows = score_suite([suite], VideoScorer(params, fresh), float(params.rollout.fps), oracle=True)
     assert len(rows) == 2 * len(suite) and {r["geometry"] for r in rows} == {"trained", "true"}
     true = {r["kind"]: r for r in rows if r["geometry"] == "true"}

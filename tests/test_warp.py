@@ -5,11 +5,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from worldr1.geometry.cameras import intrinsics_from_fov, look_at
 from worldr1.geometry.warp import gaussian_blur, layer_edges, warp
-from worldr1.rewards.reproject import PairErrors, neighbourhood_error, reprojection_errors, s_reproj, unwarped_errors
+from worldr1.rewards.reproject import (
+    PairErrors,
+    neighbourhood_error,
+    relative_score,
+    reprojection_errors,
+    s_reproj,
+    unwarped_errors,
+)
 
 H = W = 32
 
@@ -172,6 +180,13 @@ def test_relative_s_reproj_counts_errors_against_the_unwarped_change() -> None:
     twice = np.repeat(frames[:1], 2, 0)
     worse = s_reproj(twice, depth, cams, k, blur=0.8, relative=0.01)
     assert worse.unwarped_bad == 0.0 and worse.bad > 0.01 and worse.s_reproj == 0.0
+
+
+def test_relative_score_is_the_share_of_the_unwarped_change_the_geometry_explains() -> None:
+    assert relative_score(0.0, 0.3, 0.01) == 1.0  # every error of no geometry explained
+    assert relative_score(0.1, 0.39, 0.01) == pytest.approx(0.75)
+    assert relative_score(0.005, 0.0, 0.01) == pytest.approx(0.5)  # a still video: the floor divides
+    assert relative_score(0.4, 0.2, 0.01) == 0.0  # worse than no geometry: nothing explained, never below
 
 
 def test_unwarped_errors_compare_pixel_for_pixel_within_the_radius() -> None:

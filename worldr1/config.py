@@ -403,6 +403,7 @@ class ToyPolicyPretrainConfig(Group):
 
 class ToyReconstructorNetConfig(Group):
     width: PosInt
+    levels: PosInt  # halvings of the depth U-Net
 
 
 class ToyReconstructorPretrainConfig(Group):

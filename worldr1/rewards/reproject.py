@@ -102,6 +102,13 @@ class ReprojScore:
     unwarped_bad: float | None = None  # the share off with no geometry (`unwarped_errors`), when asked for
 
 
+def relative_score(bad: float, unwarped_bad: float, relative: float) -> float:
+    """`s_reproj` with `reward.reproj.relative`: `1 - bad / max(bad, unwarped_bad + relative)`, the
+    errors the geometry leaves against those of no geometry on the same pixels. Geometry that leaves
+    more off than none explains nothing and scores 0, as when nothing is judged."""
+    return 1.0 - bad / max(bad, unwarped_bad + relative)
+
+
 def at_depth_size(frames: np.ndarray, depth_hw: tuple[int, int]) -> torch.Tensor:
     """uint8 `[F, H, W, 3]` -> float `[F, h, w, 3]` in [0, 1] at the depth maps' size (area-averaged)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0)
@@ -152,8 +159,7 @@ def s_reproj(
         return ReprojScore(1.0 - bad, psnr, bad, judged.numel() / total)
     still = torch.cat([err[v] for err, v in zip(unwarped_errors(x, e, blur, radius), e.valid)])
     unwarped_bad = float((still > tol).float().mean())
-    # Geometry that leaves more off than no geometry at all explains nothing: 0, as when nothing is judged.
-    return ReprojScore(1.0 - bad / max(bad, unwarped_bad + relative), psnr, bad, judged.numel() / total, unwarped_bad)
+    return ReprojScore(relative_score(bad, unwarped_bad, relative), psnr, bad, judged.numel() / total, unwarped_bad)
 
 
 def s_reproj_columns(v: TermInput) -> dict[str, object]:
