@@ -23,14 +23,9 @@ import numpy as np
 from worldr1 import config, store
 from worldr1.reconstruct.toy import ToyReconstructor, load_toy_reconstructor, relative_poses
 from worldr1.rewards.reproject import s_reproj
+from worldr1.rewards.traj import geodesic_deg
 from worldr1.toyworld.data import load_clips
 from worldr1.toyworld.suite import SOUND, make_suite
-
-
-def rotation_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle of `a @ b.T` per matrix `[..., 3, 3]`."""
-    r = a @ np.swapaxes(b, -1, -2)
-    return np.degrees(np.arccos(np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)))
 
 
 def errors(
@@ -50,7 +45,7 @@ def errors(
         "log_depth_l1": float(np.abs(r.depth.double().clamp_min(1e-3).log().numpy() - log_true).mean()),
         "rot_l1": float(np.abs(pred[1:, :3, :3] - true_rel[1:, :3, :3]).mean()),
         "trans_l1": float(np.abs(pred[1:, :3, 3] - true_rel[1:, :3, 3]).mean()),
-        "rot_deg": float(rotation_degrees(pred[1:, :3, :3], true_rel[1:, :3, :3]).mean()),
+        "rot_deg": float(np.mean([geodesic_deg(p[:3, :3], t[:3, :3]) for p, t in zip(pred[1:], true_rel[1:])])),
         "trans_err": float(np.linalg.norm(pred[1:, :3, 3] - true_rel[1:, :3, 3], axis=-1).mean()),
         "sound_bad": float(score.bad if score.bad is not None else 1.0),
     }
