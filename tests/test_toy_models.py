@@ -4,6 +4,7 @@ the relative cameras of held-out consistent videos, and the toy consistency clas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,12 @@ def test_depth_unet_keeps_any_frame_size_at_every_depth(levels: int, tmp_path: P
     assert len(loaded.net.depth.decoders) == levels
     frames = np.random.default_rng(0).integers(0, 256, (FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
     assert torch.equal(loaded.reconstruct(frames).depth, recon.reconstruct(frames).depth)
+    # A reconstructor saved before `levels` existed is named as stale, with the rerun that mends it.
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["levels"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match=r"unreadable \('levels'\).*dvc repro -f toy-pretrain"):
+        load_toy_reconstructor(tmp_path, torch.device("cpu"))
 
 
 # A hand camera for the size-independence test: f = 30 px, centred, at the 32x32 working size.
